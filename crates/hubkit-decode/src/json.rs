@@ -1,0 +1,99 @@
+use serde_json::Value;
+
+use crate::error::{DecodeError, PayloadPart, excerpt};
+
+/// UTF-8 encoding of U+FEFF, which some clients put before a JSON body.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Checks that a `Content-Type` header value declares JSON.
+///
+/// Accepts `application/json` and any `application/<name>+json`, compared without
+/// regard to case. Parameters are ignored, except that a `charset` other than `utf-8`
+/// is rejected because JSON exchanged between systems must be UTF-8 (RFC 8259).
+///
+/// # Errors
+///
+/// Returns [`DecodeError::MissingContentType`] for `None`,
+/// [`DecodeError::InvalidContentType`] when the value does not parse as a media type,
+/// [`DecodeError::UnsupportedMediaType`] for a media type that is not JSON, and
+/// [`DecodeError::UnsupportedCharset`] for a charset other than UTF-8.
+pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeError> {
+    let value = content_type.ok_or(DecodeError::MissingContentType)?;
+    let media_type: mime::Mime =
+        value
+            .trim()
+            .parse()
+            .map_err(|_| DecodeError::InvalidContentType {
+                value: excerpt(value),
+            })?;
+
+    let is_json_subtype = media_type.subtype() == mime::JSON
+        || (media_type.suffix() == Some(mime::JSON) && media_type.subtype() != "");
+    if media_type.type_() != mime::APPLICATION || !is_json_subtype {
+        return Err(DecodeError::UnsupportedMediaType {
+            media_type: excerpt(media_type.essence_str()),
+        });
+    }
+
+    if let Some(charset) = media_type.get_param(mime::CHARSET)
+        && !charset.as_str().eq_ignore_ascii_case("utf-8")
+    {
+        return Err(DecodeError::UnsupportedCharset {
+            charset: excerpt(charset.as_str()),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a request body as one JSON value.
+///
+/// One leading UTF-8 byte order mark is removed first. Text after the value, other
+/// than whitespace, is an error. Nesting deeper than serde_json's recursion limit of
+/// 128 is an error too.
+///
+/// NOTE: integers outside the range of `i64` and `u64` become `f64` and may lose
+/// digits, because serde_json's `arbitrary_precision` feature is off.
+///
+/// # Errors
+///
+/// Returns [`DecodeError::EmptyBody`] for a body that is empty or only whitespace,
+/// [`DecodeError::InvalidUtf8`] with the offset of the first invalid byte, and
+/// [`DecodeError::InvalidJson`] with the position and parser message otherwise.
+pub fn decode_json(body: &[u8]) -> Result<Value, DecodeError> {
+    let (text, bom_len) = match body.strip_prefix(UTF8_BOM) {
+        Some(rest) => (rest, UTF8_BOM.len()),
+        None => (body, 0),
+    };
+    if text
+        .iter()
+        .all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Err(DecodeError::EmptyBody);
+    }
+    let text = std::str::from_utf8(text).map_err(|err| DecodeError::InvalidUtf8 {
+        part: PayloadPart::Body,
+        offset: bom_len + err.valid_up_to(),
+    })?;
+    serde_json::from_str(text).map_err(|err| invalid_json(&err))
+}
+
+/// Converts a serde_json error into [`DecodeError::InvalidJson`], moving the position
+/// out of the message.
+fn invalid_json(err: &serde_json::Error) -> DecodeError {
+    let (line, column) = (err.line(), err.column());
+    let message = err.to_string();
+    // serde_json 1.x formats the message as "<reason> at line L column C".
+    let position = format!(" at line {line} column {column}");
+    let reason = message
+        .strip_suffix(&position)
+        .unwrap_or(&message)
+        .to_owned();
+    DecodeError::InvalidJson {
+        line,
+        column,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;
