@@ -1,1 +1,235 @@
-fn main() {}
+//! hubkitd: receives webhooks over HTTPS, stores them as layer data in SQLite and serves
+//! them through an admin API. The work is done by the `hubkit-server` crate; this binary
+//! parses arguments, sets up logging, loads the configuration, runs the hub and handles
+//! signals (SIGHUP reloads, SIGINT and SIGTERM shut down gracefully).
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use hubkit_config::Config;
+use hubkit_server::{ADMIN_TOKEN_ENV, Hub, HubOptions, TokenSource, WEBHOOK_PREFIX};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+/// Receive webhooks over HTTPS and store them as layer data.
+#[derive(Parser, Debug)]
+#[command(version, about, subcommand_negates_reqs = true)]
+struct Args {
+    /// Configuration file (TOML) to run with.
+    #[arg(long, value_name = "FILE", required = true)]
+    config: Option<PathBuf>,
+
+    /// Address and port to listen on, such as 0.0.0.0:8443; overrides server.listen.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Folder for the database, certificates and admin token; overrides server.data_dir.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a configuration file, print every error and warning, and exit.
+    CheckConfig {
+        /// Configuration file (TOML) to check.
+        file: PathBuf,
+    },
+    /// Read a password (from the terminal without echo, or one line of standard input) and
+    /// print its argon2id hash for a webhook's `password` setting.
+    HashPassword,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match &args.command {
+        Some(Command::CheckConfig { file }) => check_config(file),
+        Some(Command::HashPassword) => hash_password(),
+        None => run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hubkitd: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
+    match hubkit_config::load(file) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                println!("warning: {warning}");
+            }
+            println!(
+                "{}: valid ({} webhooks, {} areas, {} bindings)",
+                file.display(),
+                config.webhooks.len(),
+                config.topology.areas().len(),
+                config.topology.bindings().len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("failed to read password")?;
+        let second =
+            rpassword::prompt_password("Repeat password: ").context("failed to read password")?;
+        if first != second {
+            bail!("the two passwords differ; run hash-password again");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("failed to read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    hubkit_endpoints::validate_clear_password(&password)?;
+    println!("{}", hubkit_endpoints::hash_password(&password)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let path = args
+        .config
+        .clone()
+        .context("--config FILE is required to run")?;
+    let config = load_config(&path, args).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(serve(config, &path, args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Loads the file and applies the command-line overrides.
+fn load_config(path: &Path, args: &Args) -> Result<Config, hubkit_config::ConfigErrors> {
+    let mut config = hubkit_config::load(path)?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(data_dir) = &args.data_dir {
+        config.server.data_dir = data_dir.clone();
+    }
+    Ok(config)
+}
+
+async fn serve(config: Config, path: &Path, args: &Args) -> anyhow::Result<()> {
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
+    let grace = config.server.limits.shutdown_grace;
+    let options = HubOptions {
+        admin_token_env: std::env::var(ADMIN_TOKEN_ENV).ok(),
+    };
+    let hub = Hub::start(config, options)
+        .await
+        .context("failed to start hubkitd")?;
+    announce(&hub);
+
+    let mut hangup = signal(SignalKind::hangup()).context("failed to watch SIGHUP")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => reload(&hub, path, args),
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    info!("shutting down");
+    hub.shutdown(grace).await;
+    Ok(())
+}
+
+fn announce(hub: &Hub) {
+    let config = hub.config();
+    info!(
+        url = %hub.base_url(),
+        tls.fingerprint_sha256 = hub.tls_fingerprint().unwrap_or("none (TLS off)"),
+        data_dir = %config.server.data_dir.display(),
+        "hubkitd listening"
+    );
+    if let Some(fingerprint) = hub.tls_fingerprint() {
+        println!("hubkitd listening on {}", hub.base_url());
+        println!("certificate SHA-256 fingerprint: {fingerprint}");
+    } else {
+        println!("hubkitd listening on {} (TLS off)", hub.base_url());
+    }
+    match hub.admin_token().source() {
+        TokenSource::Environment => info!("admin token from {ADMIN_TOKEN_ENV}"),
+        TokenSource::Config => info!("admin token from server.admin_token"),
+        TokenSource::File(file) => {
+            info!(file = %file.display(), "admin token in file");
+            println!("admin token file: {}", file.display());
+        }
+    }
+    let base = config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| hub.base_url().to_owned());
+    for webhook in &config.webhooks {
+        println!(
+            "webhook {:?} ({}): {}{WEBHOOK_PREFIX}{}",
+            webhook.name,
+            webhook.format.as_str(),
+            base.trim_end_matches('/'),
+            webhook.custom_path
+        );
+    }
+}
+
+fn reload(hub: &Hub, path: &Path, args: &Args) {
+    info!(file = %path.display(), "SIGHUP received; reloading the configuration");
+    let config = match load_config(path, args) {
+        Ok(config) => config,
+        Err(errors) => {
+            error!("configuration rejected; the old one stays in force:\n{errors}");
+            return;
+        }
+    };
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
+    match hub.reload(config) {
+        Ok(warnings) => {
+            for warning in warnings {
+                warn!("{warning}");
+            }
+            info!("configuration reloaded");
+        }
+        Err(err) => {
+            error!(error = %format!("{err:#}"), "configuration rejected; the old one stays in force")
+        }
+    }
+}

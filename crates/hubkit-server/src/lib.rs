@@ -1,1 +1,39 @@
-//! Placeholder.
+//! The HTTPS server of hubkitd. It composes the other hubkit crates: requests to
+//! `/webhook/urls/<custom path>` are matched by the endpoint registry
+//! (`hubkit-endpoints`), decoded (`hubkit-decode`), bound to layers by the topology
+//! (`hubkit-model`) and committed to the store (`hubkit-store`) before the answer is sent.
+//!
+//! [`Hub`] is the entry point: [`Hub::start`] takes a validated [`hubkit_config::Config`],
+//! sets up TLS ([`tls`]), the admin token ([`AdminToken`]) and the listener, and serves:
+//!
+//! - `GET|POST /webhook/urls/<custom path>`: webhook ingest;
+//! - `GET /api/v1/records`, `GET /api/v1/records/stream`, `GET /api/v1/webhooks`: the admin
+//!   API, behind `Authorization: Bearer <admin token>`;
+//! - `GET /healthz` and `GET /metrics` (Prometheus text), without authentication.
+//!
+//! Every error answer is an RFC 9457 problem ([`Problem`]). [`Hub::reload`] swaps in a new
+//! configuration while requests in flight finish on the old one, and [`Hub::shutdown`]
+//! drains connections and closes the store. Process concerns (arguments, signals, logging
+//! set-up) are left to the `hubkitd` binary.
+
+#![deny(missing_docs)]
+
+mod api;
+mod body;
+mod fsutil;
+mod hub;
+mod listener;
+mod metrics;
+mod problem;
+mod router;
+mod state;
+mod stream;
+pub mod tls;
+mod token;
+mod webhook;
+
+pub use body::ResponseBody;
+pub use hub::{DATABASE_FILE, Hub, HubOptions, ReloadError, StartError};
+pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
+pub use token::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenError, TokenSource};
+pub use webhook::WEBHOOK_PREFIX;

@@ -1,0 +1,114 @@
+//! The command line: check-config, hash-password and --help.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn hubkitd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hubkitd"))
+}
+
+fn example_config() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/hubkit.toml")
+}
+
+#[test]
+fn check_config_accepts_example() {
+    let output = hubkitd()
+        .arg("check-config")
+        .arg(example_config())
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("valid"), "{stdout}");
+}
+
+#[test]
+fn check_config_names_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[[webhooks]]\nname = \"x\"\ncustom_path = \"short\"\npayload_format = \"json\"\n",
+    )
+    .expect("write");
+    let output = hubkitd()
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:3"), "{stderr}");
+    assert!(stderr.contains("custom_path"), "{stderr}");
+}
+
+#[test]
+fn hash_password_prints_argon2id() {
+    let mut child = hubkitd()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long password\n")
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("$argon2id$"), "{stdout}");
+    assert!(!stdout.contains("a long password"));
+}
+
+#[test]
+fn hash_password_rejects_short_password() {
+    let mut child = hubkitd()
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"short\n")
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert!(!output.status.success());
+}
+
+#[test]
+fn help_describes_flags() {
+    let output = hubkitd().arg("--help").output().expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--config",
+        "--listen",
+        "--data-dir",
+        "check-config",
+        "hash-password",
+    ] {
+        assert!(
+            stdout.contains(flag),
+            "{flag} missing from --help:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn missing_config_flag_is_an_error() {
+    let output = hubkitd().output().expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--config"), "{stderr}");
+}

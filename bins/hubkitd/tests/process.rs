@@ -1,0 +1,228 @@
+//! hubkitd as a process: start-up output, SIGHUP reload, and a SIGKILL in the middle of a
+//! load after which every acknowledged record must be in the store.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::Method;
+use hubkit_testkit::HttpsClient;
+
+const TOKEN: &str = "process-test-admin-token-0123456789abcdef";
+const SAMPLE: &str = r#"{"temperature": 25.5, "humidity": 60}"#;
+
+fn config(data_dir: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = {data_dir:?}
+
+[[areas]]
+name = "Office"
+  [[areas.layers]]
+  name = "Webhooks"
+  kind = "webhook-json"
+
+[[webhooks]]
+name = "sensor-data"
+custom_path = "sensor-data"
+payload_format = "json"
+
+[[bindings]]
+webhook = "sensor-data"
+area = "Office"
+layer = "Webhooks"
+{extra}
+"#,
+        data_dir = data_dir.display().to_string()
+    )
+}
+
+/// A running hubkitd process and the address it printed.
+struct Daemon {
+    child: Child,
+    address: SocketAddr,
+    fingerprint: String,
+}
+
+impl Daemon {
+    fn start(config_file: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hubkitd"))
+            .arg("--config")
+            .arg(config_file)
+            .env("HUBKITD_ADMIN_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hubkitd");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut address = None;
+        let mut fingerprint = String::new();
+        for line in lines.by_ref() {
+            let line = line.expect("read stdout");
+            if let Some(url) = line.strip_prefix("hubkitd listening on https://") {
+                address = Some(url.trim().parse().expect("address"));
+            }
+            if let Some(value) = line.strip_prefix("certificate SHA-256 fingerprint: ") {
+                fingerprint = value.to_owned();
+                break;
+            }
+        }
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Daemon {
+            child,
+            address: address.expect("hubkitd printed its address"),
+            fingerprint,
+        }
+    }
+
+    fn client(&self, data_dir: &Path) -> HttpsClient {
+        HttpsClient::trusting(self.address, &data_dir.join("tls/cert.pem")).expect("client")
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup(extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let config_file = dir.path().join("hubkit.toml");
+    std::fs::write(&config_file, config(&data_dir, extra)).expect("write config");
+    (dir, data_dir, config_file)
+}
+
+async fn post(client: &HttpsClient, path: &str) -> anyhow::Result<(u16, String)> {
+    let response = client
+        .send(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            SAMPLE,
+        )
+        .await?;
+    let id = if response.status == 200 {
+        response.json()["DataId"].as_str().unwrap_or("").to_owned()
+    } else {
+        String::new()
+    };
+    Ok((response.status, id))
+}
+
+#[tokio::test]
+async fn prints_url_and_fingerprint() {
+    let (_dir, data_dir, config_file) = setup("");
+    let daemon = Daemon::start(&config_file);
+    assert_eq!(daemon.fingerprint.len(), 95, "{}", daemon.fingerprint);
+    let client = daemon.client(&data_dir);
+    let (status, _) = post(&client, "/webhook/urls/sensor-data")
+        .await
+        .expect("post");
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn sighup_applies_valid_and_rejects_invalid_config() {
+    let (_dir, data_dir, config_file) = setup("");
+    let daemon = Daemon::start(&config_file);
+    let client = daemon.client(&data_dir);
+    let added = r#"
+[[webhooks]]
+name = "added"
+custom_path = "added/after/start"
+payload_format = "json"
+
+[[bindings]]
+webhook = "added"
+area = "Office"
+layer = "Webhooks"
+"#;
+    std::fs::write(&config_file, config(&data_dir, added)).expect("write config");
+    daemon.signal("HUP");
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post(&client, "/webhook/urls/added/after/start")
+            .await
+            .expect("post")
+            .0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "new webhook not active after SIGHUP");
+
+    std::fs::write(&config_file, "this is [not valid toml").expect("write config");
+    daemon.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = post(&client, "/webhook/urls/added/after/start")
+        .await
+        .expect("post");
+    assert_eq!(status, 200, "invalid config replaced the old one");
+}
+
+#[tokio::test]
+async fn sigkill_loses_no_acknowledged_record() {
+    let (_dir, data_dir, config_file) = setup("");
+    let daemon = Daemon::start(&config_file);
+    let client = daemon.client(&data_dir);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        let stop = stop.clone();
+        workers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match post(&client, "/webhook/urls/sensor-data").await {
+                    Ok((200, id)) => acknowledged.push(id),
+                    Ok(_) | Err(_) => {}
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(daemon); // SIGKILL while the workers are sending.
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for worker in workers {
+        acknowledged.extend(worker.await.expect("worker"));
+    }
+    assert!(acknowledged.len() > 10, "too few requests before the kill");
+
+    let restarted = Daemon::start(&config_file);
+    drop(restarted);
+    let connection = rusqlite::Connection::open(data_dir.join("hubkit.db")).expect("open");
+    let mut statement = connection
+        .prepare("SELECT COUNT(*) FROM records WHERE data_id = ?1")
+        .expect("prepare");
+    for id in &acknowledged {
+        let count: i64 = statement.query_row([id], |row| row.get(0)).expect("query");
+        assert_eq!(
+            count, 1,
+            "acknowledged record {id} is missing after SIGKILL"
+        );
+    }
+}

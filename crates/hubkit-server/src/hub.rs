@@ -1,0 +1,328 @@
+//! The running hub: start, reload and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use hubkit_config::{Config, Synchronous, TlsConfig};
+use hubkit_store::{CommitStats, Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tracing::{info, warn};
+
+use crate::listener::{self, ConnectionLimits};
+use crate::metrics::{Metrics, ReloadLabels};
+use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime};
+use crate::tls;
+use crate::token::{AdminToken, TokenError};
+
+/// File name of the SQLite database inside the data directory.
+pub const DATABASE_FILE: &str = "hubkit.db";
+
+/// Settings of [`Hub::start`] that do not come from the configuration file.
+#[derive(Debug, Default, Clone)]
+pub struct HubOptions {
+    /// Value of the `HUBKITD_ADMIN_TOKEN` environment variable, if set. The binary reads
+    /// the environment; tests pass a value, so they never depend on it.
+    pub admin_token_env: Option<String>,
+}
+
+/// Error returned when the hub cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory cannot be created.
+    #[error("failed to create data directory {path}")]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store cannot be opened.
+    #[error("failed to open the store")]
+    Store(#[from] hubkit_store::StoreError),
+    /// TLS cannot be set up.
+    #[error("failed to set up TLS")]
+    Tls(#[from] tls::TlsError),
+    /// The admin token cannot be chosen.
+    #[error("failed to set up the admin token")]
+    Token(#[from] TokenError),
+    /// The webhooks do not form a valid registry.
+    #[error("invalid webhook configuration")]
+    Endpoints(#[from] hubkit_endpoints::EndpointError),
+    /// The listen address cannot be bound.
+    #[error("failed to listen on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Error returned when a new configuration cannot be applied; the old one stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The webhooks do not form a valid registry.
+    #[error("invalid webhook configuration")]
+    Endpoints(#[from] hubkit_endpoints::EndpointError),
+    /// The new TLS files cannot be loaded.
+    #[error("failed to load the new TLS certificate")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// A running hub: the listener, the store and the current configuration.
+pub struct Hub {
+    state: Arc<AppState>,
+    config: ArcSwap<Config>,
+    local_addr: SocketAddr,
+    base_url: String,
+    fingerprint: Option<String>,
+    acceptor: Arc<ArcSwapOption<TlsAcceptor>>,
+    connections: Arc<Semaphore>,
+    max_connections: usize,
+    shutdown: watch::Sender<bool>,
+    accept_task: JoinHandle<()>,
+}
+
+impl Hub {
+    /// Opens the store, sets up TLS and the admin token, binds the listen address and
+    /// starts accepting connections.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the data directory, the store, TLS, the admin token or the listen
+    /// address cannot be set up.
+    pub async fn start(config: Config, options: HubOptions) -> Result<Hub, StartError> {
+        let server = &config.server;
+        std::fs::create_dir_all(&server.data_dir).map_err(|source| StartError::DataDir {
+            path: server.data_dir.clone(),
+            source,
+        })?;
+        let metrics = Metrics::new();
+        let store = open_store(&config, &metrics)?;
+        let admin = AdminToken::resolve(
+            options.admin_token_env,
+            server.admin_token.as_deref(),
+            &server.data_dir,
+        )?;
+        let tls_setup = tls::setup(&server.tls, &server.data_dir, server.listen)?;
+        let listener =
+            TcpListener::bind(server.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    address: server.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            address: server.listen,
+            source,
+        })?;
+        let scheme = if tls_setup.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{}", display_address(local_addr));
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let runtime = Runtime::from_config(&config, &base_url)?;
+        let state = Arc::new(AppState {
+            runtime: ArcSwap::from_pointee(runtime),
+            store,
+            metrics,
+            admin,
+            password_verifications: Semaphore::new(PASSWORD_VERIFICATIONS),
+            shutdown: shutdown_rx.clone(),
+            tls: tls_setup.is_some(),
+        });
+        let fingerprint = tls_setup.as_ref().map(|setup| setup.fingerprint.clone());
+        let acceptor = Arc::new(ArcSwapOption::from(
+            tls_setup.map(|setup| Arc::new(TlsAcceptor::from(setup.config))),
+        ));
+        let limits = &server.limits;
+        let connection_limits = ConnectionLimits {
+            tls_handshake: limits.tls_handshake_timeout,
+            header_read: limits.header_read_timeout,
+            idle: limits.idle_timeout,
+        };
+        let max_connections = limits.max_connections;
+        let connections = Arc::new(Semaphore::new(max_connections));
+        let accept_task = tokio::spawn(listener::accept_loop(
+            listener,
+            state.clone(),
+            acceptor.clone(),
+            connections.clone(),
+            connection_limits,
+            shutdown_rx,
+        ));
+        Ok(Hub {
+            state,
+            config: ArcSwap::from_pointee(config),
+            local_addr,
+            base_url,
+            fingerprint,
+            acceptor,
+            connections,
+            max_connections,
+            shutdown,
+            accept_task,
+        })
+    }
+
+    /// Returns the address the hub listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Returns the base URL clients use, such as `https://127.0.0.1:8443`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Returns the SHA-256 fingerprint of the served certificate, or `None` without TLS.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
+    }
+
+    /// Returns the admin token.
+    pub fn admin_token(&self) -> &AdminToken {
+        &self.state.admin
+    }
+
+    /// Returns the configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Returns the store.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Applies a new, already validated configuration. Requests in flight finish on the old
+    /// one. Settings that need a restart (listen address, data directory, store options,
+    /// connection limit, TLS mode) keep their old values; each is returned as a warning.
+    ///
+    /// # Errors
+    ///
+    /// Fails, leaving the old configuration in force, when the webhooks do not form a
+    /// registry or new TLS files cannot be loaded.
+    pub fn reload(&self, config: Config) -> Result<Vec<String>, ReloadError> {
+        let result = self.try_reload(config);
+        let outcome = if result.is_ok() {
+            "applied"
+        } else {
+            "rejected"
+        };
+        self.state
+            .metrics
+            .reloads
+            .get_or_create(&ReloadLabels { outcome })
+            .inc();
+        result
+    }
+
+    fn try_reload(&self, config: Config) -> Result<Vec<String>, ReloadError> {
+        let old = self.config.load_full();
+        let warnings = restart_only_changes(&old, &config);
+        let runtime = Runtime::from_config(&config, &self.base_url)?;
+        let tls_mode_kept = same_tls_mode(&old.server.tls, &config.server.tls);
+        let new_acceptor = match &config.server.tls {
+            TlsConfig::Files { .. } if tls_mode_kept => {
+                let setup =
+                    tls::setup(&config.server.tls, &old.server.data_dir, old.server.listen)?
+                        .map(|setup| Arc::new(TlsAcceptor::from(setup.config)));
+                Some(setup)
+            }
+            _ => None,
+        };
+        // Everything that can fail has run; swap in the new generation.
+        if let Some(acceptor) = new_acceptor {
+            self.acceptor.store(acceptor);
+        }
+        self.state.runtime.store(Arc::new(runtime));
+        self.config.store(Arc::new(config));
+        Ok(warnings)
+    }
+
+    /// Stops accepting connections, lets requests in flight finish for up to `grace`, then
+    /// commits what the store has queued and closes it.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let _ = self.accept_task.await;
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(grace, self.connections.acquire_many(all)).await;
+        if drained.is_err() {
+            warn!(
+                grace_ms = grace.as_millis() as u64,
+                "connections still open after the shutdown grace period; closing them"
+            );
+        }
+        self.state.store.close().await;
+        info!("hub stopped");
+    }
+}
+
+fn open_store(config: &Config, metrics: &Arc<Metrics>) -> Result<Store, StartError> {
+    let observer_metrics = metrics.clone();
+    let observer = move |stats: &CommitStats| {
+        observer_metrics
+            .commit_batch_records
+            .observe(stats.records as f64);
+        observer_metrics
+            .commit_duration
+            .observe(stats.duration.as_secs_f64());
+    };
+    let options = StoreOptions {
+        synchronous: match config.server.store.synchronous {
+            Synchronous::Full => hubkit_store::Synchronous::Full,
+            Synchronous::Normal => hubkit_store::Synchronous::Normal,
+        },
+        commit_observer: Some(Arc::new(observer)),
+        ..StoreOptions::default()
+    };
+    let path = config.server.data_dir.join(DATABASE_FILE);
+    Ok(Store::open(&path, options)?)
+}
+
+fn same_tls_mode(old: &TlsConfig, new: &TlsConfig) -> bool {
+    std::mem::discriminant(old) == std::mem::discriminant(new)
+}
+
+/// Lists settings that changed but only take effect after a restart.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let (old, new) = (&old.server, &new.server);
+    let mut check = |changed: bool, key: &str| {
+        if changed {
+            warnings.push(format!("server.{key} changed; restart hubkitd to apply it"));
+        }
+    };
+    check(old.listen != new.listen, "listen");
+    check(old.data_dir != new.data_dir, "data_dir");
+    check(old.store != new.store, "store");
+    check(
+        old.limits.max_connections != new.limits.max_connections,
+        "limits.max_connections",
+    );
+    check(
+        old.limits.header_read_timeout != new.limits.header_read_timeout
+            || old.limits.idle_timeout != new.limits.idle_timeout
+            || old.limits.tls_handshake_timeout != new.limits.tls_handshake_timeout,
+        "limits timeouts of connections",
+    );
+    check(!same_tls_mode(&old.tls, &new.tls), "tls.mode");
+    check(old.admin_token != new.admin_token, "admin_token");
+    warnings
+}
+
+/// Formats an address for a URL, with brackets around IPv6 addresses.
+fn display_address(address: SocketAddr) -> String {
+    match address {
+        SocketAddr::V4(v4) => v4.to_string(),
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+    }
+}

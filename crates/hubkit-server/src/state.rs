@@ -1,0 +1,63 @@
+//! State shared by every request: the current configuration generation, the store, the
+//! metrics and the admin token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hubkit_config::Config;
+use hubkit_endpoints::Registry;
+use hubkit_model::Topology;
+use hubkit_store::Store;
+use tokio::sync::{Semaphore, watch};
+
+use crate::metrics::Metrics;
+use crate::token::AdminToken;
+
+/// How many argon2 password verifications may run at once. Each takes tens of
+/// milliseconds of CPU, so an unbounded number would let wrong passwords starve ingest.
+pub(crate) const PASSWORD_VERIFICATIONS: usize = 2;
+
+/// What a request needs of one configuration generation. A reload builds a new one and
+/// swaps it in; requests in flight keep the one they started with.
+pub(crate) struct Runtime {
+    pub registry: Registry,
+    pub topology: Topology,
+    pub max_body_bytes: u64,
+    pub body_read_timeout: Duration,
+    pub public_url: Option<String>,
+}
+
+impl Runtime {
+    /// Builds the request-facing part of a validated configuration.
+    /// `base_url` stands in for `server.public_url` when the configuration has none.
+    pub(crate) fn from_config(
+        config: &Config,
+        base_url: &str,
+    ) -> Result<Runtime, hubkit_endpoints::EndpointError> {
+        Ok(Runtime {
+            registry: Registry::new(config.webhooks.clone())?,
+            topology: config.topology.clone(),
+            max_body_bytes: config.server.limits.max_body_bytes,
+            body_read_timeout: config.server.limits.body_read_timeout,
+            public_url: Some(
+                config
+                    .server
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| base_url.to_owned()),
+            ),
+        })
+    }
+}
+
+/// State shared by every connection and request.
+pub(crate) struct AppState {
+    pub runtime: ArcSwap<Runtime>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub admin: AdminToken,
+    pub password_verifications: Semaphore,
+    pub shutdown: watch::Receiver<bool>,
+    pub tls: bool,
+}

@@ -1,0 +1,299 @@
+//! `GET|POST /webhook/urls/<custom path>`: authenticate, read, decode, bind and store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hubkit_decode::DecodeError;
+use hubkit_endpoints::{AuthCheck, Endpoint, PayloadFormat};
+use hubkit_model::{DataId, DeviceRef, HttpTransport, Record, Transport};
+use hyper::body::Incoming;
+use serde::Serialize;
+use tracing::{debug, error};
+
+use crate::body::{ResponseBody, full};
+use crate::problem::{Problem, truncate};
+use crate::state::{AppState, Runtime};
+
+/// Path prefix of every webhook.
+pub const WEBHOOK_PREFIX: &str = "/webhook/urls/";
+
+/// `DataType` of records made from webhook payloads.
+const DATA_TYPE_JSON: &str = "json";
+
+/// Body of a successful webhook answer.
+#[derive(Serialize)]
+struct Stored<'a> {
+    /// Id of the first record, the one most callers need.
+    #[serde(rename = "DataId")]
+    data_id: &'a DataId,
+    /// Ids of every record made, one per bound layer.
+    #[serde(rename = "DataIds")]
+    data_ids: &'a [DataId],
+}
+
+/// Handles one webhook request. Returns the response and the metrics label of the
+/// endpoint (the webhook's name, or `unknown`).
+pub(crate) async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+    custom_path: &str,
+) -> (Response<ResponseBody>, String) {
+    let runtime = state.runtime.load_full();
+    let Some(endpoint) = runtime.registry.lookup(custom_path).cloned() else {
+        return (not_found(custom_path).into_response(), "unknown".into());
+    };
+    let label = endpoint.webhook().name.clone();
+    let response = match accept(state, &runtime, &endpoint, request, remote).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    };
+    (response, label)
+}
+
+async fn accept(
+    state: &AppState,
+    runtime: &Runtime,
+    endpoint: &Arc<Endpoint>,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<ResponseBody>, Problem> {
+    let webhook = endpoint.webhook();
+    if !webhook.enabled {
+        return Err(not_found(webhook.custom_path.as_str()));
+    }
+    check_method(endpoint, request.method())?;
+    authorize(state, endpoint, request.headers()).await?;
+
+    let device = DeviceRef::Webhook(webhook.name.clone());
+    let layers = runtime.topology.layers_for(&device);
+    if layers.is_empty() {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "webhook-not-bound",
+            "Not Found",
+            format!(
+                "webhook {:?} is not bound to an enabled layer, so it records nothing; \
+                 bind it to a layer in the configuration and enable the binding",
+                webhook.name
+            ),
+        ));
+    }
+
+    let received_at = Utc::now();
+    let content_type = header_text(request.headers(), header::CONTENT_TYPE);
+    let method = request.method().to_string();
+    let data = match webhook.format {
+        PayloadFormat::QueryParams => {
+            let query = request.uri().query().unwrap_or("");
+            let map = hubkit_decode::decode_query(query).map_err(decode_problem)?;
+            serde_json::Value::Object(map)
+        }
+        PayloadFormat::Json => {
+            hubkit_decode::check_json_media_type(content_type.as_deref())
+                .map_err(decode_problem)?;
+            let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
+            let body = read_body(request, limit, runtime).await?;
+            hubkit_decode::decode_json(&body).map_err(decode_problem)?
+        }
+    };
+
+    let transport = Transport::Http(HttpTransport {
+        remote_address: remote.to_string(),
+        method,
+        content_type,
+        tls: state.tls,
+    });
+    let records: Vec<Record> = layers
+        .iter()
+        .map(|layer| Record {
+            data_id: DataId::new(),
+            area_id: layer.area_id,
+            area_name: layer.area_name.clone(),
+            layer_id: layer.layer_id,
+            layer_name: layer.layer_name.clone(),
+            kind_name: layer.kind.kind_name().to_owned(),
+            physical_device_id: webhook.short_id.to_string(),
+            physical_device_name: webhook.name.clone(),
+            data_type: DATA_TYPE_JSON.to_owned(),
+            data: data.clone(),
+            timestamp: received_at,
+            transport: transport.clone(),
+        })
+        .collect();
+    let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
+    let count = records.len() as u64;
+
+    if let Err(err) = state.store.insert(records).await {
+        error!(webhook.name = %webhook.name, error = %err, "failed to store a webhook record");
+        return Err(Problem::store_unavailable());
+    }
+    state.metrics.records_stored.inc_by(count);
+    debug!(webhook.name = %webhook.name, records = count, "stored webhook data");
+
+    let body = serde_json::to_vec(&Stored {
+        data_id: &ids[0],
+        data_ids: &ids,
+    })
+    .unwrap_or_default();
+    let mut response = Response::new(full(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+fn not_found(custom_path: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "webhook-not-found",
+        "Not Found",
+        format!(
+            "no enabled webhook has the custom path {:?}; the path after {WEBHOOK_PREFIX} \
+             must match a configured custom path exactly, including case",
+            truncate(custom_path, 120)
+        ),
+    )
+}
+
+fn check_method(endpoint: &Endpoint, method: &Method) -> Result<(), Problem> {
+    let webhook = endpoint.webhook();
+    let (expected, allow) = match webhook.format {
+        PayloadFormat::Json => (Method::POST, "POST"),
+        PayloadFormat::QueryParams => (Method::GET, "GET"),
+    };
+    if *method == expected {
+        return Ok(());
+    }
+    let hint = match webhook.format {
+        PayloadFormat::Json => "send the data as a JSON body with POST",
+        PayloadFormat::QueryParams => "send the data as query parameters with GET",
+    };
+    Err(Problem::method_not_allowed(
+        allow,
+        format!(
+            "webhook {:?} has payload format {}, which expects {allow}, but the request used {}; {hint}",
+            webhook.name,
+            webhook.format.as_str(),
+            truncate(method.as_str(), 20)
+        ),
+    ))
+}
+
+async fn authorize(
+    state: &AppState,
+    endpoint: &Arc<Endpoint>,
+    headers: &HeaderMap,
+) -> Result<(), Problem> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let result = match endpoint.authorize(authorization) {
+        AuthCheck::Allowed => Ok(()),
+        AuthCheck::Denied(err) => Err(err),
+        AuthCheck::Verify(pending) => {
+            // The permit bounds how many argon2 verifications run at once; the semaphore
+            // is never closed, so acquiring only fails if the hub is being torn down.
+            let Ok(_permit) = state.password_verifications.acquire().await else {
+                return Err(Problem::store_unavailable());
+            };
+            match tokio::task::spawn_blocking(move || pending.verify()).await {
+                Ok(result) => result,
+                Err(err) => {
+                    error!(error = %err, "password verification task failed");
+                    return Err(Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "verification-unavailable",
+                        "Service Unavailable",
+                        "the credentials could not be checked; retry later",
+                    ));
+                }
+            }
+        }
+    };
+    result.map_err(|err| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            format!(
+                "{err}; this webhook requires HTTP Basic authentication with its configured \
+                 username and password"
+            ),
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"hubkit\", charset=\"UTF-8\""),
+        )
+    })
+}
+
+async fn read_body(
+    request: Request<Incoming>,
+    limit: u64,
+    runtime: &Runtime,
+) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Content Too Large",
+            format!(
+                "the request body is larger than this webhook's limit of {limit} bytes; send a smaller body"
+            ),
+        )
+    };
+    if let Some(length) = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        && length > limit
+    {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let body = Limited::new(request.into_body(), limit);
+    match tokio::time::timeout(runtime.body_read_timeout, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(err)) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body-read-failed",
+            "Bad Request",
+            format!("failed to read the request body: {err}"),
+        )),
+        Err(_) => Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request Timeout",
+            format!(
+                "the request body did not arrive within {} ms; send it without pauses",
+                runtime.body_read_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+fn decode_problem(err: DecodeError) -> Problem {
+    let (status, title) = match err {
+        DecodeError::MissingContentType
+        | DecodeError::InvalidContentType { .. }
+        | DecodeError::UnsupportedMediaType { .. } => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+        }
+        _ => (StatusCode::BAD_REQUEST, "Bad Request"),
+    };
+    Problem::new(status, err.problem_slug(), title, err.to_string())
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
