@@ -11,9 +11,8 @@ use crate::error::{DecodeError, PayloadPart, excerpt};
 /// as sent, so "25.5" is not turned into a number, and a repeated key becomes an array
 /// of its values in the order sent. Brackets in keys such as `tag[]` have no meaning.
 ///
-/// NOTE: keys come out in the order of `serde_json::Map`, which is sorted unless some
-/// crate in the build enables serde_json's `preserve_order` feature. With that feature
-/// they keep the order of their first appearance.
+/// Keys keep the order of their first appearance, because the workspace enables
+/// serde_json's `preserve_order` feature. Without it, `serde_json::Map` sorts them.
 ///
 /// # Errors
 ///

@@ -29,6 +29,13 @@ fn query_repeated_keys_become_array() {
 }
 
 #[test]
+fn query_keys_keep_first_order() {
+    let map = decode_query("zeta=1&alpha=2&zeta=3&mid=4").expect("query decodes");
+    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["zeta", "alpha", "mid"]);
+}
+
+#[test]
 fn query_decoding_rules() {
     let cases = [
         ("note=hello+world", json!({"note": "hello world"})),
