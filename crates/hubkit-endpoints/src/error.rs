@@ -103,7 +103,7 @@ pub enum EndpointError {
     /// A password hash is not a valid argon2 PHC string.
     #[error(
         "password hash is not a valid PHC string: {reason}; use an argon2 PHC string \
-         such as one made by hubkit_endpoints::hash_password"
+         such as the output of `hubkitd hash-password`"
     )]
     InvalidPasswordHash {
         /// Parser message, which never contains the hash.
