@@ -1,1 +1,127 @@
-//! Placeholder.
+//! Loads hubkit's TOML configuration file and checks it into typed settings: the
+//! server's listen address, TLS, limits and store settings ([`ServerConfig`]), the
+//! areas, layers and bindings ([`hubkit_model::Topology`]) and the webhooks
+//! ([`hubkit_endpoints::Webhook`]).
+//!
+//! [`load`] and [`parse`] collect every problem in the file, not only the first, as
+//! [`ConfigErrors`]: each [`ConfigError`] has the file, line, column and dotted key of
+//! the problem. Settings that are valid but risky, such as a clear-text password,
+//! become [`ConfigWarning`]s in the returned [`Config`].
+//!
+//! This crate only reads the one file it is given. Reading the admin token from the
+//! environment, generating certificates, opening the store and reloading on `SIGHUP`
+//! are left to the server.
+
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod document;
+mod error;
+mod raw;
+mod server;
+mod topology;
+mod webhooks;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use hubkit_endpoints::Webhook;
+use hubkit_model::Topology;
+
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use server::{
+    DEFAULT_DATA_DIR, DEFAULT_LISTEN, Limits, MIN_ADMIN_TOKEN_CHARS, ServerConfig, StoreConfig,
+    Synchronous, TlsConfig,
+};
+
+/// A checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Path of the file the configuration was read from.
+    pub file: PathBuf,
+    /// Settings of the server.
+    pub server: ServerConfig,
+    /// Areas, layers and the bindings of webhooks to layers.
+    pub topology: Topology,
+    /// Webhooks, in file order.
+    pub webhooks: Vec<Webhook>,
+    /// Valid but risky settings, in file order.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Reads and checks the configuration file at `path`.
+///
+/// # Errors
+///
+/// Returns one error naming the path if the file cannot be read or is not UTF-8, and
+/// otherwise every error that [`parse`] finds.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let bytes = std::fs::read(path).map_err(|err| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: format!("failed to read the configuration file: {err}"),
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).expect("bytes up to valid_up_to are UTF-8");
+            let line = valid.matches('\n').count() + 1;
+            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                field: String::new(),
+                message: "the file is not valid UTF-8; TOML files must be UTF-8".to_owned(),
+            }
+            .into());
+        }
+    };
+    parse(&text, path)
+}
+
+/// Checks the configuration in `text`; `file` is the path that errors name.
+///
+/// # Errors
+///
+/// Returns every syntax error, or, when the syntax is valid, every unknown key, wrong
+/// type and broken rule in the file, sorted by position.
+pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    let mut report = error::Report::new(text, file);
+    let Some(document) = document::read(text, &mut report) else {
+        return Err(report
+            .finish()
+            .expect_err("a document that fails to parse has syntax errors"));
+    };
+
+    let server = server::build(document.server, &mut report);
+    // Bindings are checked against the areas only when every area is valid, so that
+    // a broken area does not also show up as an error in each binding that names it.
+    let errors_before_areas = report.error_count();
+    let areas = topology::build_areas(document.areas, &mut report);
+    let areas_complete = document.complete_areas && report.error_count() == errors_before_areas;
+    let checked = webhooks::build(document.webhooks, &mut report);
+    let known_names = document.complete_webhooks.then_some(checked.names());
+    let topology = topology::build_topology(
+        document.bindings,
+        areas,
+        areas_complete,
+        known_names,
+        &mut report,
+    );
+    let webhooks = checked.finish(&topology, &mut report);
+
+    let warnings = report.finish()?;
+    Ok(Config {
+        file: file.to_path_buf(),
+        server,
+        topology,
+        webhooks,
+        warnings,
+    })
+}

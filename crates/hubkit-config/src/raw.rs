@@ -1,0 +1,113 @@
+//! The file's structure as serde reads it, before validation. Fields that are validated
+//! keep their byte span so errors can point at them.
+
+use hubkit_endpoints::PayloadFormat;
+use hubkit_model::LayerKind;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::server::{Synchronous, TlsMode};
+
+/// The `[server]` table without its sub-tables, which are read separately.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of server settings")]
+pub(crate) struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub data_dir: Option<Spanned<String>>,
+    pub admin_token: Option<Spanned<String>>,
+    pub public_url: Option<Spanned<String>>,
+}
+
+/// The `[server.tls]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of TLS settings")]
+pub(crate) struct RawTls {
+    pub mode: Option<Spanned<TlsMode>>,
+    pub hostnames: Option<Spanned<Vec<Spanned<String>>>>,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+}
+
+/// The `[server.limits]` table. Integers are read as `i64`, the TOML integer type, so
+/// that a negative value gets the range message instead of a type error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of limits")]
+pub(crate) struct RawLimits {
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub header_read_timeout_ms: Option<Spanned<i64>>,
+    pub body_read_timeout_ms: Option<Spanned<i64>>,
+    pub tls_handshake_timeout_ms: Option<Spanned<i64>>,
+    pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub shutdown_grace_ms: Option<Spanned<i64>>,
+}
+
+/// The `[server.store]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of store settings")]
+pub(crate) struct RawStore {
+    pub synchronous: Option<Synchronous>,
+}
+
+/// One `[[areas]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of an area")]
+pub(crate) struct RawArea {
+    pub name: Spanned<String>,
+    pub id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub layers: Vec<Spanned<RawLayer>>,
+}
+
+/// One `[[areas.layers]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of a layer")]
+pub(crate) struct RawLayer {
+    pub name: Spanned<String>,
+    pub kind: LayerKind,
+    pub id: Option<Spanned<String>>,
+}
+
+/// One `[[webhooks]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of a webhook")]
+pub(crate) struct RawWebhook {
+    pub name: Spanned<String>,
+    pub custom_path: Spanned<String>,
+    pub payload_format: PayloadFormat,
+    pub enabled: Option<bool>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub auth: Option<Spanned<RawAuth>>,
+}
+
+/// The `auth` table of a webhook. It is a struct with a `type` key rather than an
+/// internally tagged enum because serde buffers tagged enums, which loses the spans.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with the keys of webhook authentication"
+)]
+pub(crate) struct RawAuth {
+    #[serde(rename = "type")]
+    pub kind: AuthType,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+}
+
+/// Value of the `type` key of a webhook's `auth` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthType {
+    None,
+    Basic,
+}
+
+/// One `[[bindings]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of a binding")]
+pub(crate) struct RawBinding {
+    pub webhook: Spanned<String>,
+    pub area: Spanned<String>,
+    pub layer: Spanned<String>,
+    pub enabled: Option<bool>,
+}

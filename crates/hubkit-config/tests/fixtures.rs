@@ -1,0 +1,410 @@
+//! Checks every invalid configuration in `fixtures/config/bad` against the one error it
+//! must produce, and the valid configurations against their values.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hubkit_config::{Config, ConfigError, Synchronous, TlsConfig, load};
+use hubkit_endpoints::{Auth, PasswordSpec, PayloadFormat, Registry};
+
+/// File name in `fixtures/config/bad`, then the expected line, key and message fragment.
+const BAD_CASES: &[(&str, usize, &str, &str)] = &[
+    ("syntax-unclosed-string.toml", 3, "", "invalid basic string"),
+    (
+        "unknown-top-level-key.toml",
+        2,
+        "webhook_defaults",
+        "unknown key `webhook_defaults`",
+    ),
+    (
+        "unknown-server-key.toml",
+        4,
+        "server.listen_port",
+        "unknown field `listen_port`",
+    ),
+    (
+        "unknown-webhook-key.toml",
+        13,
+        "webhooks[0].custom-path",
+        "unknown field `custom-path`",
+    ),
+    (
+        "wrong-type-enabled.toml",
+        13,
+        "webhooks[0].enabled",
+        "expected a boolean",
+    ),
+    (
+        "missing-custom-path.toml",
+        9,
+        "webhooks[0]",
+        "missing field `custom_path`",
+    ),
+    (
+        "areas-not-array.toml",
+        2,
+        "areas",
+        "must be an array of tables",
+    ),
+    (
+        "listen-invalid.toml",
+        3,
+        "server.listen",
+        "listen address \"127.0.0.1\" is invalid",
+    ),
+    (
+        "data-dir-empty.toml",
+        3,
+        "server.data_dir",
+        "data_dir is empty",
+    ),
+    (
+        "admin-token-short.toml",
+        3,
+        "server.admin_token",
+        "is 16 characters; it must be at least 32",
+    ),
+    (
+        "admin-token-space.toml",
+        3,
+        "server.admin_token",
+        "must be visible ASCII",
+    ),
+    (
+        "public-url-scheme.toml",
+        3,
+        "server.public_url",
+        "must start with http:// or https://",
+    ),
+    (
+        "tls-files-missing-key.toml",
+        2,
+        "server.tls",
+        "TLS mode \"files\" needs `key`",
+    ),
+    (
+        "tls-self-signed-with-cert.toml",
+        4,
+        "server.tls.cert",
+        "read only in mode \"files\"",
+    ),
+    (
+        "tls-off-with-hostnames.toml",
+        4,
+        "server.tls.hostnames",
+        "read only in mode \"self-signed\"",
+    ),
+    (
+        "tls-hostname-invalid.toml",
+        3,
+        "server.tls.hostnames[1]",
+        "hostname \"my_hub\" is invalid",
+    ),
+    (
+        "tls-mode-unknown.toml",
+        3,
+        "server.tls.mode",
+        "unknown variant `acme`",
+    ),
+    (
+        "limits-body-zero.toml",
+        3,
+        "server.limits.max_body_bytes",
+        "is 0; it must be 1 to 1073741824",
+    ),
+    (
+        "limits-body-too-large.toml",
+        3,
+        "server.limits.max_body_bytes",
+        "is 2147483648; it must be",
+    ),
+    (
+        "limits-connections-negative.toml",
+        3,
+        "server.limits.max_connections",
+        "is -1; it must be 1",
+    ),
+    (
+        "limits-timeout-zero.toml",
+        4,
+        "server.limits.idle_timeout_ms",
+        "is 0; it must be 1 to",
+    ),
+    (
+        "store-synchronous-unknown.toml",
+        3,
+        "server.store.synchronous",
+        "unknown variant `off`",
+    ),
+    (
+        "custom-path-short.toml",
+        11,
+        "webhooks[0].custom_path",
+        "custom path \"abc\" is 3 characters; it must be 8 to 1000",
+    ),
+    (
+        "custom-path-leading-slash.toml",
+        11,
+        "webhooks[0].custom_path",
+        "starts with '/'",
+    ),
+    (
+        "custom-path-duplicate.toml",
+        16,
+        "webhooks[1].custom_path",
+        "is already used by webhooks[0]",
+    ),
+    (
+        "webhook-name-empty.toml",
+        10,
+        "webhooks[0].name",
+        "webhook name is empty",
+    ),
+    (
+        "webhook-name-duplicate.toml",
+        15,
+        "webhooks[1].name",
+        "is already used by webhooks[0]",
+    ),
+    (
+        "payload-format-unknown.toml",
+        12,
+        "webhooks[0].payload_format",
+        "unknown variant `xml`",
+    ),
+    (
+        "webhook-max-body-too-large.toml",
+        13,
+        "webhooks[0].max_body_bytes",
+        "is 2000000000; it must be",
+    ),
+    (
+        "auth-username-short.toml",
+        13,
+        "webhooks[0].auth.username",
+        "is 3 characters; it must be at least 4",
+    ),
+    (
+        "auth-password-short.toml",
+        13,
+        "webhooks[0].auth.password",
+        "shorter than 8 characters",
+    ),
+    (
+        "auth-phc-invalid.toml",
+        13,
+        "webhooks[0].auth.password",
+        "not a valid PHC string",
+    ),
+    (
+        "auth-basic-missing-password.toml",
+        13,
+        "webhooks[0].auth",
+        "needs `password`",
+    ),
+    (
+        "auth-none-with-username.toml",
+        13,
+        "webhooks[0].auth.username",
+        "auth type is \"none\"",
+    ),
+    (
+        "auth-type-unknown.toml",
+        13,
+        "webhooks[0].auth.type",
+        "unknown variant `digest`",
+    ),
+    (
+        "area-name-duplicate.toml",
+        10,
+        "areas[1].name",
+        "area name \"Office\" is already used by areas[0]",
+    ),
+    (
+        "area-name-empty.toml",
+        3,
+        "areas[0].name",
+        "area name is empty",
+    ),
+    (
+        "layer-name-duplicate.toml",
+        10,
+        "areas[0].layers[1].name",
+        "is already used by areas[0].layers[0]",
+    ),
+    (
+        "area-id-duplicate.toml",
+        8,
+        "areas[1].id",
+        "is already used by areas[0]",
+    ),
+    (
+        "area-id-invalid.toml",
+        4,
+        "areas[0].id",
+        "id \"office-1\" is not a valid UUID",
+    ),
+    (
+        "layer-kind-unknown.toml",
+        7,
+        "areas[0].layers[0].kind",
+        "unknown variant `camera`",
+    ),
+    (
+        "binding-unknown-webhook.toml",
+        20,
+        "bindings[1].webhook",
+        "webhook \"sensor-dta\", which is not defined",
+    ),
+    (
+        "binding-unknown-area.toml",
+        16,
+        "bindings[0].area",
+        "area \"Lab\", which is not defined",
+    ),
+    (
+        "binding-unknown-layer.toml",
+        17,
+        "bindings[0].layer",
+        "layer \"Cameras\", which area \"Office\" does not have",
+    ),
+    (
+        "binding-duplicate.toml",
+        19,
+        "bindings[1]",
+        "is already bound to layer \"Webhooks\"",
+    ),
+];
+
+fn fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/config")
+        .join(relative)
+}
+
+fn load_ok(path: &Path) -> Config {
+    load(path).unwrap_or_else(|errors| panic!("{} is invalid:\n{errors}", path.display()))
+}
+
+#[test]
+fn bad_fixtures_report_their_error() {
+    for &(name, line, field, fragment) in BAD_CASES {
+        let errors = match load(&fixture(&format!("bad/{name}"))) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(errors) => errors.into_vec(),
+        };
+        assert_eq!(
+            errors.len(),
+            1,
+            "{name}: expected one error, got {errors:#?}"
+        );
+        let ConfigError {
+            line: actual_line,
+            field: actual_field,
+            message,
+            ..
+        } = &errors[0];
+        assert_eq!(*actual_line, line, "{name}: line of {message:?}");
+        assert_eq!(actual_field, field, "{name}: field of {message:?}");
+        assert!(message.contains(fragment), "{name}: message {message:?}");
+    }
+}
+
+#[test]
+fn bad_fixtures_are_all_listed() {
+    let listed: BTreeSet<&str> = BAD_CASES.iter().map(|case| case.0).collect();
+    let entries = std::fs::read_dir(fixture("bad")).expect("fixtures/config/bad is readable");
+    for entry in entries {
+        let name = entry.expect("directory entry").file_name();
+        let name = name.to_string_lossy();
+        assert!(
+            listed.contains(name.as_ref()),
+            "{name} has no case in BAD_CASES"
+        );
+    }
+}
+
+#[test]
+fn example_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/hubkit.toml");
+    let config = load_ok(&path);
+    let names: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["sensor-data", "sensor-data-basic", "sensor-data-query"]
+    );
+    assert!(config.webhooks.iter().all(|w| w.enabled));
+    assert_eq!(config.topology.bindings().len(), 3);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].message.contains("clear text"));
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let config = load_ok(&fixture("minimal.toml"));
+    assert_eq!(config.server, hubkit_config::ServerConfig::default());
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8443");
+    assert_eq!(config.server.data_dir, Path::new("hubkit-data"));
+    assert_eq!(
+        config.server.tls,
+        TlsConfig::SelfSigned { hostnames: vec![] }
+    );
+    assert_eq!(config.server.limits.max_body_bytes, 1024 * 1024);
+    assert_eq!(config.server.limits.idle_timeout, Duration::from_secs(60));
+    assert_eq!(config.server.store.synchronous, Synchronous::Full);
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+#[test]
+fn full_config_reads_every_key() {
+    let config = load_ok(&fixture("full.toml"));
+    let server = &config.server;
+    assert_eq!(server.listen.to_string(), "0.0.0.0:9443");
+    assert_eq!(server.data_dir, Path::new("/var/lib/hubkit"));
+    assert_eq!(server.admin_token.as_deref().map(str::len), Some(32));
+    assert_eq!(server.public_url.as_deref(), Some("https://hub.local:9443"));
+    let expected_tls = TlsConfig::Files {
+        cert: PathBuf::from("/etc/hubkit/cert.pem"),
+        key: PathBuf::from("/etc/hubkit/key.pem"),
+    };
+    assert_eq!(server.tls, expected_tls);
+    let limits = &server.limits;
+    assert_eq!(limits.max_body_bytes, 65536);
+    assert_eq!(limits.max_connections, 256);
+    assert_eq!(limits.header_read_timeout, Duration::from_millis(5000));
+    assert_eq!(limits.body_read_timeout, Duration::from_millis(15000));
+    assert_eq!(limits.tls_handshake_timeout, Duration::from_millis(4000));
+    assert_eq!(limits.idle_timeout, Duration::from_millis(30000));
+    assert_eq!(limits.shutdown_grace, Duration::from_millis(2000));
+    assert_eq!(server.store.synchronous, Synchronous::Normal);
+
+    let area = &config.topology.areas()[0];
+    assert_eq!(area.id.to_string(), "0f8e5b9c-3c1a-4e6d-9b2a-7d4c1e0f2a3b");
+    assert_eq!(
+        area.layers[0].id.to_string(),
+        "5a1c7e2d-8b4f-4c3a-a6d9-2e0b1f7c8d94"
+    );
+    assert!(!config.topology.bindings()[0].enabled);
+
+    let webhook = &config.webhooks[0];
+    assert_eq!(webhook.custom_path.as_str(), "office/door-sensor");
+    assert_eq!(webhook.format, PayloadFormat::QueryParams);
+    assert!(!webhook.enabled);
+    assert_eq!(webhook.max_body_bytes, Some(4096));
+    assert!(matches!(
+        &webhook.auth,
+        Auth::Basic { username, password: PasswordSpec::Phc(_) } if username == "door"
+    ));
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+#[test]
+fn registry_accepts_valid_configs() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/hubkit.toml");
+    for path in [example, fixture("minimal.toml"), fixture("full.toml")] {
+        let config = load_ok(&path);
+        let registry = Registry::new(config.webhooks.clone());
+        assert!(registry.is_ok(), "{}: {:?}", path.display(), registry.err());
+    }
+}
