@@ -314,6 +314,10 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
             || old.limits.tls_handshake_timeout != new.limits.tls_handshake_timeout,
         "limits timeouts of connections",
     );
+    check(
+        old.limits.shutdown_grace != new.limits.shutdown_grace,
+        "limits.shutdown_grace_ms",
+    );
     check(!same_tls_mode(&old.tls, &new.tls), "tls.mode");
     check(old.admin_token != new.admin_token, "admin_token");
     warnings
