@@ -1,7 +1,7 @@
 //! hubkitd: receives webhooks over HTTPS, stores them as layer data in SQLite and serves
-//! them through an admin API. The work is done by the `hubkit-server` crate; this binary
-//! parses arguments, sets up logging, loads the configuration, runs the hub and handles
-//! signals (SIGHUP reloads, SIGINT and SIGTERM shut down gracefully).
+//! them through an admin API. The `hubkit-server` crate does the work. This binary parses
+//! arguments, sets up logging, loads the configuration, runs the hub and handles signals:
+//! SIGHUP reloads, SIGINT and SIGTERM shut down gracefully.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;

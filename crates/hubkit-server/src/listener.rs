@@ -91,7 +91,7 @@ async fn serve_connection(
     match tls {
         None => {
             let io = ActivityIo::new(tcp, activity.clone());
-            serve_http1(io, remote, false, &state, limits, &activity, shutdown).await;
+            serve_http1(io, remote, &state, limits, &activity, shutdown).await;
         }
         Some(acceptor) => {
             let handshake = tokio::time::timeout(limits.tls_handshake, acceptor.accept(tcp)).await;
@@ -102,7 +102,7 @@ async fn serve_connection(
                     if h2 {
                         serve_http2(io, remote, &state, limits, &activity, shutdown).await;
                     } else {
-                        serve_http1(io, remote, true, &state, limits, &activity, shutdown).await;
+                        serve_http1(io, remote, &state, limits, &activity, shutdown).await;
                     }
                 }
                 Ok(Err(err)) => debug!(peer.addr = %remote, error = %err, "TLS handshake failed"),
@@ -116,7 +116,6 @@ async fn serve_connection(
 async fn serve_http1<I>(
     io: I,
     remote: SocketAddr,
-    tls: bool,
     state: &Arc<AppState>,
     limits: ConnectionLimits,
     activity: &Activity,
@@ -127,9 +126,7 @@ async fn serve_http1<I>(
     let state = state.clone();
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(router::route(&state, request, remote, tls).await)
-        }
+        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request, remote).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header read timeout also bounds how long a keep-alive connection may sit idle
@@ -155,9 +152,7 @@ async fn serve_http2<I>(
     let state = state.clone();
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(router::route(&state, request, remote, true).await)
-        }
+        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request, remote).await) }
     });
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder

@@ -9,8 +9,8 @@ use crate::body::{ResponseBody, full};
 /// Prefix of every problem `type`; the slug after it names the condition and never changes.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:hubkit:problem:";
 
-/// An error answer: status, a stable type slug, a title and a detail telling the client what
-/// to change.
+/// An error response: status, a stable type slug, a title and a detail telling the client
+/// what to change.
 #[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,

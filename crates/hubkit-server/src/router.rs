@@ -19,7 +19,6 @@ pub(crate) async fn route(
     state: &Arc<AppState>,
     request: Request<Incoming>,
     remote: SocketAddr,
-    _tls: bool,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let method = request.method().clone();

@@ -13,7 +13,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
-/// Folder inside the data directory that holds the generated certificate and key.
+/// Folder inside the data directory that contains the generated certificate and key.
 pub const TLS_FOLDER: &str = "tls";
 
 /// A ready TLS server configuration and the facts the start-up log prints.
@@ -47,7 +47,7 @@ pub enum TlsError {
         path: PathBuf,
         /// `certificate chain` or `private key`.
         what: &'static str,
-        /// What is wrong.
+        /// The reason.
         reason: String,
     },
     /// Only one of the generated certificate and key exists.

@@ -13,7 +13,7 @@ pub const ADMIN_TOKEN_ENV: &str = "HUBKITD_ADMIN_TOKEN";
 /// Name of the generated token file inside the data directory.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
-/// Where the admin token came from, for the start-up log.
+/// Source of the admin token, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
     /// The `HUBKITD_ADMIN_TOKEN` environment variable.
@@ -87,7 +87,7 @@ impl AdminToken {
     /// # Errors
     ///
     /// Fails when the environment variable is too short, or the token file cannot be read,
-    /// created or holds a token that is too short.
+    /// created, or contains a token that is too short.
     pub fn resolve(
         env_value: Option<String>,
         configured: Option<&str>,

@@ -24,7 +24,7 @@ pub const WEBHOOK_PREFIX: &str = "/webhook/urls/";
 /// `DataType` of records made from webhook payloads.
 const DATA_TYPE_JSON: &str = "json";
 
-/// Body of a successful webhook answer.
+/// Body of a successful webhook response.
 #[derive(Serialize)]
 struct Stored<'a> {
     /// Id of the first record, the one most callers need.
@@ -197,8 +197,8 @@ async fn authorize(
         AuthCheck::Allowed => Ok(()),
         AuthCheck::Denied(err) => Err(err),
         AuthCheck::Verify(pending) => {
-            // The permit bounds how many argon2 verifications run at once; the semaphore
-            // is never closed, so acquiring only fails if the hub is being torn down.
+            // The permit bounds how many argon2 verifications run at once. Nothing closes
+            // the semaphore, so acquiring cannot fail while the hub runs.
             let Ok(_permit) = state.password_verifications.acquire().await else {
                 return Err(Problem::store_unavailable());
             };

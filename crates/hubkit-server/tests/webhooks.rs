@@ -691,7 +691,7 @@ async fn chunked_body_within_limit_is_stored() {
 #[tokio::test]
 async fn content_length_over_limit_is_413_before_reading() {
     let hub = TestHub::start(WEBHOOKS).await;
-    // The body is never sent: the answer must come from the Content-Length alone.
+    // The body is never sent: the response must come from the Content-Length alone.
     let raw = "POST /webhook/urls/small/hook HTTP/1.1\r\nhost: localhost\r\n\
                content-type: application/json\r\ncontent-length: 1000000\r\n\r\n";
     let reply = hub
