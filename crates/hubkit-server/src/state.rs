@@ -15,8 +15,9 @@ use crate::metrics::Metrics;
 use crate::token::AdminToken;
 
 /// How many argon2 password verifications may run at once. Each takes tens of
-/// milliseconds of CPU, so an unbounded number would let wrong passwords starve ingest.
-pub(crate) const PASSWORD_VERIFICATIONS: usize = 2;
+/// milliseconds of CPU, so a client sending many wrong passwords could otherwise take every
+/// core from ingest. Verified credentials are cached, so legitimate devices rarely wait.
+pub(crate) const PASSWORD_VERIFICATIONS: usize = 1;
 
 /// What a request needs of one configuration generation. A reload builds a new one and
 /// swaps it in; requests in flight keep the one they started with.

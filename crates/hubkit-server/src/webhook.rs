@@ -90,6 +90,19 @@ async fn accept(
     let data = match webhook.format {
         PayloadFormat::QueryParams => {
             let query = request.uri().query().unwrap_or("");
+            let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
+            if query.len() as u64 > limit {
+                return Err(Problem::new(
+                    StatusCode::URI_TOO_LONG,
+                    "query-too-long",
+                    "URI Too Long",
+                    format!(
+                        "the query string is {} bytes, over this webhook's limit of {limit} bytes; \
+                         send less data per request",
+                        query.len()
+                    ),
+                ));
+            }
             let map = hubkit_decode::decode_query(query).map_err(decode_problem)?;
             serde_json::Value::Object(map)
         }

@@ -57,6 +57,17 @@ payload_format = "json"
 max_body_bytes = 64
 
 [[webhooks]]
+name = "small-query"
+custom_path = "small/query"
+payload_format = "query-params"
+max_body_bytes = 16
+
+[[bindings]]
+webhook = "small-query"
+area = "Office"
+layer = "Webhooks"
+
+[[webhooks]]
 name = "two-layers"
 custom_path = "two/layers"
 payload_format = "json"
