@@ -1,1 +1,34 @@
-//! Placeholder.
+//! The durable store of hubkit records, on SQLite in WAL mode.
+//!
+//! [`Store::open`] creates or migrates the database file. One writer thread owns the
+//! only write connection and commits concurrent [`Store::insert`] calls together, in one
+//! transaction per batch (group commit). An insert resolves once its transaction is
+//! committed. Committed records are broadcast to [`Store::subscribe`]rs in commit order,
+//! and [`Store::query`] reads pages of [`StoredRecord`]s through a small pool of
+//! read-only connections, filtered by a [`RecordQuery`] and positioned by a [`Cursor`].
+//!
+//! This crate leaves the record's content to `hubkit-model`, and HTTP, live streams and
+//! metrics to the server, which plugs a [`CommitObserver`] into [`StoreOptions`].
+
+#![deny(missing_docs)]
+
+mod codec;
+mod cursor;
+mod error;
+mod options;
+mod query;
+mod schema;
+mod store;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use cursor::Cursor;
+pub use error::StoreError;
+pub use options::{
+    CommitObserver, CommitStats, DEFAULT_BROADCAST_CAPACITY, DEFAULT_MAX_BATCH,
+    DEFAULT_QUEUE_CAPACITY, StoreOptions, Synchronous,
+};
+pub use query::{DEFAULT_PAGE, MAX_PAGE, Order, RecordPage, RecordQuery};
+pub use store::{Store, StoredRecord};

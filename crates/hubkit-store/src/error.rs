@@ -1,0 +1,157 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hubkit_model::DataId;
+
+/// Error returned by the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The folder that should contain the database could not be created.
+    #[error("failed to create folder {path} for the database")]
+    CreateFolder {
+        /// Folder that could not be created.
+        path: PathBuf,
+        /// Error from the file system.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database file could not be opened or configured.
+    #[error("failed to open database {path}")]
+    Open {
+        /// Path of the database file.
+        path: PathBuf,
+        /// Error from SQLite.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database kept a journal mode other than WAL, which happens on file systems
+    /// without shared memory support.
+    #[error(
+        "journal mode of database {path} is {mode:?} after setting it to wal; use a local file system"
+    )]
+    NotWal {
+        /// Path of the database file.
+        path: PathBuf,
+        /// Journal mode that SQLite reported.
+        mode: String,
+    },
+
+    /// The writer thread could not be started.
+    #[error("failed to start the store writer thread")]
+    SpawnWriter {
+        /// Error from the operating system.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database has a schema version this code cannot read, because it is newer than
+    /// the newest supported version or negative.
+    #[error(
+        "database {path} has schema version {found}; this hubkit-store supports versions 0 to {supported}, so upgrade hubkit or use another file"
+    )]
+    UnsupportedSchema {
+        /// Path of the database file.
+        path: PathBuf,
+        /// `PRAGMA user_version` of the file.
+        found: i64,
+        /// Newest schema version this code supports.
+        supported: i64,
+    },
+
+    /// A schema migration failed and was rolled back.
+    #[error("failed to migrate database {path} to schema version {version}")]
+    Migrate {
+        /// Path of the database file.
+        path: PathBuf,
+        /// Version the failed migration would have produced.
+        version: i64,
+        /// Error from SQLite.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A record's timestamp cannot be stored as nanoseconds in an `i64`.
+    #[error(
+        "timestamp {timestamp} of record {data_id} is out of range; it must be from 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z"
+    )]
+    TimestampOutOfRange {
+        /// Id of the record.
+        data_id: DataId,
+        /// The rejected timestamp.
+        timestamp: DateTime<Utc>,
+    },
+
+    /// A record's data or transport could not be serialized as JSON.
+    #[error("failed to serialize the {column} of record {data_id} as JSON")]
+    Encode {
+        /// Id of the record.
+        data_id: DataId,
+        /// Column being serialized.
+        column: &'static str,
+        /// Error from serde_json.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A record with the same `DataId` is already stored.
+    #[error("record {data_id} is already stored; every DataId must be unique")]
+    DuplicateDataId {
+        /// The repeated id.
+        data_id: DataId,
+    },
+
+    /// Writing a batch failed, so none of its records were stored. The writer goes on
+    /// with the next batch.
+    #[error("failed to write {records} records to the database")]
+    Write {
+        /// Number of records of the failed request.
+        records: usize,
+        /// Error from SQLite, shared by every request of the failed batch.
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+
+    /// A read query failed.
+    #[error("failed to read records from the database")]
+    Read {
+        /// Error from SQLite.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A stored row could not be decoded into a record.
+    #[error("stored record {seq} has an invalid {column} column")]
+    Decode {
+        /// Cursor of the row.
+        seq: i64,
+        /// Column that failed to decode.
+        column: &'static str,
+        /// Reason the value was rejected.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A cursor string is not a valid cursor.
+    #[error(
+        "cursor {value:?} is invalid; it must be a decimal integer from 0 to 9223372036854775807"
+    )]
+    InvalidCursor {
+        /// The rejected text.
+        value: String,
+    },
+
+    /// A blocking read task panicked or was cancelled by a runtime shutdown.
+    #[error("read task failed")]
+    ReadTask {
+        /// Error from tokio.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    /// The store was closed, or its writer thread stopped.
+    #[error("store is closed")]
+    Closed,
+}

@@ -1,0 +1,263 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use hubkit_model::Record;
+use rusqlite::Connection;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::codec::EncodedRecord;
+use crate::schema::{open_reader, open_writer};
+use crate::writer::{Message, WriteRequest, Writer};
+use crate::{Cursor, RecordPage, RecordQuery, StoreError, StoreOptions};
+
+/// Largest accepted [`StoreOptions::broadcast_capacity`].
+const MAX_BROADCAST_CAPACITY: usize = 1 << 20;
+
+/// Number of idle read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+/// A committed record with its cursor, as returned by queries and broadcast after
+/// every commit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    /// Position of the record in commit order.
+    pub cursor: Cursor,
+    /// The record as inserted.
+    pub record: Record,
+}
+
+/// Handle to the SQLite store of records; clones share one writer thread and one
+/// pool of read connections.
+///
+/// One writer thread owns the write connection. It waits for an
+/// [`insert`](Store::insert), takes the inserts queued behind it up to
+/// [`StoreOptions::max_batch`] records, writes them in one transaction and replies to every
+/// caller after `COMMIT` returned (group commit). Reads run on separate read-only
+/// connections in [`tokio::task::spawn_blocking`], so they never wait for the writer.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use hubkit_store::{RecordQuery, Store, StoreOptions};
+///
+/// let folder = tempfile::tempdir()?;
+/// let store = Store::open(&folder.path().join("hub.db"), StoreOptions::default())?;
+/// let page = store
+///     .query(RecordQuery {
+///         layer: Some("Webhooks".into()),
+///         ..RecordQuery::default()
+///     })
+///     .await?;
+/// assert!(page.records.is_empty());
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    sender: mpsc::Sender<Message>,
+    closing: AtomicBool,
+    broadcast: broadcast::Sender<Arc<StoredRecord>>,
+    readers: Mutex<Vec<Connection>>,
+    writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens the database at `path` and starts the writer thread.
+    ///
+    /// Creates the file and its folder if missing, switches the file to WAL, sets
+    /// `synchronous` and a 5 second busy timeout, and applies missing schema migrations.
+    /// Blocks the calling thread while it does so.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CreateFolder`], [`StoreError::Open`] or [`StoreError::NotWal`] when
+    /// the file cannot be prepared, [`StoreError::UnsupportedSchema`] when the file is
+    /// from a newer hubkit, [`StoreError::Migrate`] when a migration fails, and
+    /// [`StoreError::SpawnWriter`] when the thread cannot start.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let conn = open_writer(path, options.synchronous)?;
+        let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        let broadcast_capacity = options.broadcast_capacity.clamp(1, MAX_BROADCAST_CAPACITY);
+        let (broadcast, _) = broadcast::channel(broadcast_capacity);
+        let writer = Writer::new(
+            conn,
+            receiver,
+            broadcast.clone(),
+            options.max_batch,
+            options.commit_observer,
+            path.to_owned(),
+        );
+        let handle = std::thread::Builder::new()
+            .name("hubkit-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| StoreError::SpawnWriter { source })?;
+        tracing::info!(
+            store.path = %path.display(),
+            store.synchronous = ?options.synchronous,
+            "opened store"
+        );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                sender,
+                closing: AtomicBool::new(false),
+                broadcast,
+                readers: Mutex::new(Vec::new()),
+                writer: tokio::sync::Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Stores `records` in one transaction and returns their cursors, in order.
+    ///
+    /// Waits while the queue is full, and resolves after `COMMIT` returned, so with
+    /// [`Synchronous::Full`](crate::Synchronous::Full) the records are on disk. Dropping
+    /// the future after the request was queued does not cancel the write.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::TimestampOutOfRange`] or [`StoreError::Encode`] for a record that
+    /// cannot be stored (nothing is written), [`StoreError::DuplicateDataId`] when a
+    /// `DataId` is already stored, [`StoreError::Write`] when the transaction failed,
+    /// and [`StoreError::Closed`] after [`close`](Store::close).
+    pub async fn insert(&self, records: Vec<Record>) -> Result<Vec<Cursor>, StoreError> {
+        if self.inner.closing.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = records
+            .into_iter()
+            .map(EncodedRecord::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (reply, response) = oneshot::channel();
+        let request = Message::Write(WriteRequest { records, reply });
+        self.inner
+            .sender
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        response.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Returns a receiver of every record committed from now on, in commit order.
+    ///
+    /// A receiver that falls more than [`StoreOptions::broadcast_capacity`] records
+    /// behind gets `RecvError::Lagged` and misses the oldest records.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredRecord>> {
+        self.inner.broadcast.subscribe()
+    }
+
+    /// Returns one page of the records that match `query`.
+    ///
+    /// Works after [`close`](Store::close) too.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails, [`StoreError::Decode`] when a stored row is
+    /// invalid, [`StoreError::ReadTask`] when the blocking task fails.
+    pub async fn query(&self, query: RecordQuery) -> Result<RecordPage, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.with_reader(|conn| query.run(conn)))
+            .await
+            .map_err(|source| StoreError::ReadTask { source })?
+    }
+
+    /// Returns the number of stored records. Blocks the calling thread, so call it at
+    /// startup or inside `spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails.
+    pub fn record_count(&self) -> Result<u64, StoreError> {
+        self.inner.with_reader(|conn| {
+            let count: i64 = conn
+                .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+                .map_err(|source| StoreError::Read { source })?;
+            Ok(count.unsigned_abs())
+        })
+    }
+
+    /// Stops taking inserts, writes the queued ones, closes the write connection and
+    /// joins the writer thread. Later inserts fail with [`StoreError::Closed`]; calling
+    /// it again waits for the first call to finish.
+    pub async fn close(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        let mut writer = self.inner.writer.lock().await;
+        let Some(handle) = writer.take() else {
+            return;
+        };
+        let (ack, done) = oneshot::channel();
+        if self.inner.sender.send(Message::Shutdown(ack)).await.is_ok() {
+            // An error means the thread ended without replying, and the join below shows why.
+            let _ = done.await;
+        }
+        let path = self.inner.path.display();
+        match tokio::task::spawn_blocking(move || handle.join()).await {
+            Ok(Ok(())) => tracing::info!(store.path = %path, "closed store"),
+            Ok(Err(_)) => tracing::error!(store.path = %path, "store writer thread panicked"),
+            Err(err) => tracing::error!(
+                store.path = %path,
+                error = %err,
+                "failed to join the store writer thread"
+            ),
+        }
+    }
+
+    /// Runs `function` on the write connection between two batches and returns its
+    /// result.
+    #[cfg(test)]
+    pub(crate) async fn with_writer_connection<T: Send + 'static>(
+        &self,
+        function: impl FnOnce(&Connection) -> T + Send + 'static,
+    ) -> T {
+        let (reply, response) = oneshot::channel();
+        let message = Message::Inspect(Box::new(move |conn| {
+            let _ = reply.send(function(conn));
+        }));
+        assert!(
+            self.inner.sender.send(message).await.is_ok(),
+            "writer is running"
+        );
+        response.await.expect("writer runs the function")
+    }
+
+    /// Returns the number of messages waiting for the writer thread.
+    #[cfg(test)]
+    pub(crate) fn queued_messages(&self) -> usize {
+        self.inner.sender.max_capacity() - self.inner.sender.capacity()
+    }
+}
+
+impl Inner {
+    /// Runs `function` on a pooled read connection, opening one if none is idle.
+    fn with_reader<T>(
+        &self,
+        function: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path).map_err(|source| StoreError::Read { source })?,
+        };
+        let result = function(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}

@@ -1,0 +1,249 @@
+//! Opening, migrations, pragmas, encoding and durability.
+
+use chrono::DateTime;
+use hubkit_model::{HttpTransport, Transport};
+use rusqlite::Connection;
+
+use super::{db_path, open, record, sample, tempdir};
+use crate::{RecordQuery, Store, StoreError, StoreOptions, Synchronous};
+
+fn user_version(conn: &Connection) -> i64 {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version is readable")
+}
+
+#[tokio::test]
+async fn record_round_trips_every_field() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let mut original = record(
+        "Office 東京",
+        "Webhooks",
+        "sensor-a",
+        DateTime::from_timestamp_nanos(1_631_492_802_594_348_934),
+    );
+    original.data = serde_json::json!({
+        "temperature": 25.5,
+        "tiny": 5e-324,
+        "sum": 0.30000000000000004,
+        "max": 1.7976931348623157e308,
+        // serde_json parses these one ulp off unless its float_roundtrip feature is on.
+        "exact": [1.947700395895162e-169, -1.490143767845386e129, 6.162599865641032e196],
+        "big": u64::MAX,
+        "negative": i64::MIN,
+        "nested": {"list": [1, "two", null, true], "text": "line\nbreak \"quoted\""},
+    });
+    let mut second = sample(1);
+    second.transport = Transport::Http(HttpTransport {
+        remote_address: "[::1]:443".into(),
+        method: "PUT".into(),
+        content_type: None,
+        tls: false,
+    });
+    second.data = serde_json::Value::Null;
+
+    let cursors = store
+        .insert(vec![original.clone(), second.clone()])
+        .await
+        .expect("insert succeeds");
+    let page = store
+        .query(RecordQuery {
+            order: crate::Order::Asc,
+            ..RecordQuery::default()
+        })
+        .await
+        .expect("query succeeds");
+
+    assert_eq!(page.records.len(), 2);
+    assert_eq!(page.records[0].record, original);
+    assert_eq!(page.records[1].record, second);
+    assert_eq!(page.records[0].cursor, cursors[0]);
+    assert_eq!(page.records[1].cursor, cursors[1]);
+}
+
+#[tokio::test]
+async fn timestamp_text_column_is_rfc3339_nanos() {
+    let folder = tempdir();
+    let store = open(&folder);
+    store
+        .insert(vec![sample(0)])
+        .await
+        .expect("insert succeeds");
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let (text, nanos): (String, i64) = conn
+        .query_row("SELECT timestamp, timestamp_ns FROM records", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .expect("row exists");
+    assert_eq!(text, "2021-09-13T00:26:42.594348934Z");
+    assert_eq!(nanos, 1_631_492_802_594_348_934);
+}
+
+#[tokio::test]
+async fn fresh_file_gets_user_version_1() {
+    let folder = tempdir();
+    open(&folder).close().await;
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    assert_eq!(user_version(&conn), 1);
+}
+
+#[tokio::test]
+async fn open_creates_missing_folders() {
+    let folder = tempdir();
+    let path = folder.path().join("a").join("b").join("hub.db");
+    let store = Store::open(&path, StoreOptions::default()).expect("store opens");
+    store.close().await;
+    assert!(path.is_file());
+}
+
+#[tokio::test]
+async fn reopening_keeps_data() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let cursors = store
+        .insert(vec![sample(0), sample(1)])
+        .await
+        .expect("insert succeeds");
+    store.close().await;
+
+    let reopened = open(&folder);
+    assert_eq!(reopened.record_count().expect("count succeeds"), 2);
+    let next = reopened
+        .insert(vec![sample(2)])
+        .await
+        .expect("insert succeeds");
+    assert!(next[0] > cursors[1], "cursors keep growing after reopening");
+    reopened.close().await;
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    assert_eq!(user_version(&conn), 1);
+}
+
+#[test]
+fn unsupported_user_version_is_rejected() {
+    for version in [99, -1] {
+        let folder = tempdir();
+        let conn = Connection::open(db_path(&folder)).expect("database opens");
+        conn.pragma_update(None, "user_version", version)
+            .expect("user_version is writable");
+        drop(conn);
+
+        let err = Store::open(&db_path(&folder), StoreOptions::default())
+            .err()
+            .expect("open fails");
+        let message = err.to_string();
+        let versions = match err {
+            StoreError::UnsupportedSchema {
+                found, supported, ..
+            } => Some((found, supported)),
+            _ => None,
+        };
+        assert_eq!(versions, Some((version, 1)), "unexpected error {err:?}");
+        assert!(
+            message.contains(&format!("schema version {version}")),
+            "{message}"
+        );
+        assert!(message.contains("versions 0 to 1"), "{message}");
+    }
+}
+
+#[test]
+fn non_database_file_is_rejected() {
+    let folder = tempdir();
+    std::fs::write(db_path(&folder), vec![b'x'; 4096]).expect("file is writable");
+    let err = Store::open(&db_path(&folder), StoreOptions::default())
+        .err()
+        .expect("open fails");
+    assert!(
+        matches!(err, StoreError::Open { .. }),
+        "unexpected error {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn journal_mode_is_wal() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .expect("journal_mode is readable");
+    assert_eq!(mode, "wal");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn writer_pragmas_follow_options() {
+    // SQLite reports synchronous as 1 for NORMAL and 2 for FULL.
+    for (synchronous, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+        let folder = tempdir();
+        let options = StoreOptions {
+            synchronous,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&db_path(&folder), options).expect("store opens");
+        let (actual, busy_timeout, mode) = store
+            .with_writer_connection(|conn| {
+                let read = |name: &str| -> String {
+                    conn.pragma_query_value(None, name, |row| {
+                        row.get::<_, rusqlite::types::Value>(0)
+                    })
+                    .map(|value| match value {
+                        rusqlite::types::Value::Integer(n) => n.to_string(),
+                        rusqlite::types::Value::Text(text) => text,
+                        other => format!("{other:?}"),
+                    })
+                    .expect("pragma is readable")
+                };
+                (
+                    read("synchronous"),
+                    read("busy_timeout"),
+                    read("journal_mode"),
+                )
+            })
+            .await;
+        assert_eq!(
+            actual,
+            expected.to_string(),
+            "synchronous for {synchronous:?}"
+        );
+        assert_eq!(busy_timeout, "5000");
+        assert_eq!(mode, "wal");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn awaited_insert_survives_drop_without_close() {
+    let folder = tempdir();
+    let store = open(&folder);
+    for offset in 0..3 {
+        store
+            .insert(vec![sample(offset)])
+            .await
+            .expect("insert succeeds");
+    }
+    drop(store);
+
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+        .expect("count succeeds");
+    assert_eq!(count, 3);
+}
+
+#[tokio::test]
+async fn out_of_range_timestamp_is_rejected() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let mut late = sample(0);
+    late.timestamp = DateTime::from_timestamp(10_413_792_000, 0).expect("year 2300 is valid");
+    let err = store
+        .insert(vec![sample(1), late])
+        .await
+        .expect_err("insert fails");
+    assert!(
+        matches!(err, StoreError::TimestampOutOfRange { .. }),
+        "unexpected error {err:?}"
+    );
+    assert_eq!(store.record_count().expect("count succeeds"), 0);
+}

@@ -1,0 +1,408 @@
+//! The writer thread: it owns the only write connection and commits queued requests
+//! in groups.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Statement, TransactionBehavior, ffi};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::codec::{EncodedRecord, INSERT_SQL, insert_row};
+use crate::options::{CommitObserver, CommitStats};
+use crate::{Cursor, StoreError, StoredRecord};
+
+/// Result sent back to one `insert` call.
+pub(crate) type Reply = Result<Vec<Cursor>, StoreError>;
+
+/// Records of one `insert` call, which are committed together.
+pub(crate) struct WriteRequest {
+    pub(crate) records: Vec<EncodedRecord>,
+    pub(crate) reply: oneshot::Sender<Reply>,
+}
+
+/// Message to the writer thread.
+pub(crate) enum Message {
+    Write(WriteRequest),
+    /// Stop taking messages, write the queued ones, close the connection, then send
+    /// `()`.
+    Shutdown(oneshot::Sender<()>),
+    /// Runs a function on the write connection between two batches.
+    #[cfg(test)]
+    Inspect(Box<dyn FnOnce(&Connection) + Send>),
+}
+
+/// Next item of the queue, after shutdowns and test hooks are handled.
+enum Next {
+    Request(WriteRequest),
+    Empty,
+    Disconnected,
+}
+
+/// Failure of a whole-batch transaction.
+enum BatchError {
+    /// An `INSERT` failed; the transaction was rolled back.
+    Insert {
+        /// Index of the failed record within its request.
+        record: usize,
+        source: rusqlite::Error,
+    },
+    /// `BEGIN`, statement preparation or `COMMIT` failed.
+    Transaction(rusqlite::Error),
+}
+
+/// State of the writer thread.
+pub(crate) struct Writer {
+    conn: Connection,
+    receiver: mpsc::Receiver<Message>,
+    broadcast: broadcast::Sender<Arc<StoredRecord>>,
+    max_batch: usize,
+    observer: Option<CommitObserver>,
+    path: PathBuf,
+    carry: Option<WriteRequest>,
+    shutdown_acks: Vec<oneshot::Sender<()>>,
+    failures: FailureLog,
+}
+
+impl Writer {
+    /// Creates the state; `max_batch` 0 counts as 1.
+    pub(crate) fn new(
+        conn: Connection,
+        receiver: mpsc::Receiver<Message>,
+        broadcast: broadcast::Sender<Arc<StoredRecord>>,
+        max_batch: usize,
+        observer: Option<CommitObserver>,
+        path: PathBuf,
+    ) -> Writer {
+        Writer {
+            conn,
+            receiver,
+            broadcast,
+            max_batch: max_batch.max(1),
+            observer,
+            path,
+            carry: None,
+            shutdown_acks: Vec::new(),
+            failures: FailureLog::default(),
+        }
+    }
+
+    /// Commits batches until every sender is dropped or a shutdown drained the queue.
+    pub(crate) fn run(mut self) {
+        tracing::info!(store.path = %self.path.display(), "store writer started");
+        while let Some((batch, records)) = self.collect_batch() {
+            self.write(batch, records);
+        }
+        let Writer {
+            conn,
+            path,
+            shutdown_acks,
+            ..
+        } = self;
+        if let Err((_, err)) = conn.close() {
+            tracing::error!(
+                store.path = %path.display(),
+                error = %err,
+                "failed to close the write connection"
+            );
+        }
+        tracing::info!(store.path = %path.display(), "store writer stopped");
+        for ack in shutdown_acks {
+            // A failed send means the task that called close was dropped, so it is ignored.
+            let _ = ack.send(());
+        }
+    }
+
+    /// Waits for a request, then takes the requests already queued while the batch stays
+    /// within `max_batch` records. Returns `None` when the queue is closed and empty.
+    fn collect_batch(&mut self) -> Option<(Vec<WriteRequest>, usize)> {
+        let first = match self.carry.take() {
+            Some(request) => request,
+            None => match self.next(true) {
+                Next::Request(request) => request,
+                Next::Empty | Next::Disconnected => return None,
+            },
+        };
+        let mut records = first.records.len();
+        let mut batch = vec![first];
+        while records < self.max_batch {
+            match self.next(false) {
+                Next::Request(request) if records + request.records.len() <= self.max_batch => {
+                    records += request.records.len();
+                    batch.push(request);
+                }
+                Next::Request(request) => {
+                    self.carry = Some(request);
+                    break;
+                }
+                Next::Empty | Next::Disconnected => break,
+            }
+        }
+        Some((batch, records))
+    }
+
+    /// Returns the next write request, handling shutdowns and test hooks on the way.
+    fn next(&mut self, block: bool) -> Next {
+        loop {
+            let message = if block {
+                match self.receiver.blocking_recv() {
+                    Some(message) => message,
+                    None => return Next::Disconnected,
+                }
+            } else {
+                match self.receiver.try_recv() {
+                    Ok(message) => message,
+                    Err(TryRecvError::Empty) => return Next::Empty,
+                    Err(TryRecvError::Disconnected) => return Next::Disconnected,
+                }
+            };
+            match message {
+                Message::Write(request) => return Next::Request(request),
+                Message::Shutdown(ack) => {
+                    // Closing rejects new sends but keeps the queued messages readable.
+                    self.receiver.close();
+                    self.shutdown_acks.push(ack);
+                }
+                #[cfg(test)]
+                Message::Inspect(function) => function(&self.conn),
+            }
+        }
+    }
+
+    /// Writes one batch, publishes what was committed and sends every request its reply.
+    fn write(&mut self, mut batch: Vec<WriteRequest>, records: usize) {
+        let started = Instant::now();
+        let replies = write_batch(&mut self.conn, &batch);
+        let stats = self.publish(&mut batch, &replies, started.elapsed());
+        self.log_failures(&replies, records);
+        for (request, reply) in batch.into_iter().zip(replies) {
+            // A failed send means the caller dropped its future, which does not undo a write.
+            let _ = request.reply.send(reply);
+        }
+        if stats.requests > 0 {
+            self.observe(&stats);
+        }
+    }
+
+    /// Broadcasts the committed records in commit order and returns their statistics.
+    fn publish(
+        &self,
+        batch: &mut [WriteRequest],
+        replies: &[Reply],
+        duration: Duration,
+    ) -> CommitStats {
+        let mut stats = CommitStats {
+            records: 0,
+            requests: 0,
+            duration,
+        };
+        let has_subscribers = self.broadcast.receiver_count() > 0;
+        for (request, reply) in batch.iter_mut().zip(replies) {
+            let Ok(cursors) = reply else { continue };
+            stats.records += cursors.len();
+            stats.requests += 1;
+            if !has_subscribers {
+                continue;
+            }
+            let records = std::mem::take(&mut request.records);
+            for (encoded, cursor) in records.into_iter().zip(cursors) {
+                let stored = StoredRecord {
+                    cursor: *cursor,
+                    record: encoded.record,
+                };
+                // Fails only when every subscriber left since the check above.
+                let _ = self.broadcast.send(Arc::new(stored));
+            }
+        }
+        stats
+    }
+
+    /// Runs the commit observer; a panic in it is logged and does not stop the thread.
+    fn observe(&self, stats: &CommitStats) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| observer(stats))).is_err() {
+            tracing::error!(store.path = %self.path.display(), "commit observer panicked");
+        }
+    }
+
+    /// Logs failed requests: rejected duplicates at debug level, write failures as
+    /// errors at most once per [`FAILURE_LOG_INTERVAL`].
+    fn log_failures(&mut self, replies: &[Reply], records: usize) {
+        let mut write_error = None;
+        for reply in replies {
+            match reply {
+                Err(StoreError::DuplicateDataId { data_id }) => {
+                    tracing::debug!(
+                        store.path = %self.path.display(),
+                        record.data_id = %data_id,
+                        "rejected duplicate record"
+                    );
+                }
+                Err(StoreError::Write { source, .. }) => write_error = Some(Arc::clone(source)),
+                _ => {}
+            }
+        }
+        let Some(err) = write_error else {
+            return;
+        };
+        let now = Instant::now();
+        if self
+            .failures
+            .last_logged
+            .is_some_and(|last| now.duration_since(last) < FAILURE_LOG_INTERVAL)
+        {
+            self.failures.suppressed += 1;
+            return;
+        }
+        tracing::error!(
+            store.path = %self.path.display(),
+            batch.requests = replies.len(),
+            batch.records = records,
+            failures.suppressed = self.failures.suppressed,
+            error = %err,
+            "failed to write records; the writer goes on with the next batch"
+        );
+        self.failures = FailureLog {
+            last_logged: Some(now),
+            suppressed: 0,
+        };
+    }
+}
+
+/// Shortest time between two error logs of failed batches, so a full disk does not
+/// flood the log.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Rate limit state of the failed-batch log.
+#[derive(Default)]
+struct FailureLog {
+    last_logged: Option<Instant>,
+    /// Failed batches not logged since `last_logged`.
+    suppressed: u64,
+}
+
+/// Writes a batch and returns one reply per request, in order.
+///
+/// The fast path writes every request in one transaction. When an `INSERT` fails and
+/// the batch contains several requests, the batch is written again with one savepoint per
+/// request, so only the request that failed gets the error.
+fn write_batch(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Reply> {
+    match write_together(conn, batch) {
+        Ok(cursors) => cursors.into_iter().map(Ok).collect(),
+        Err(BatchError::Insert { .. }) if batch.len() > 1 => {
+            write_separately(conn, batch).unwrap_or_else(|err| fail_all(batch, err))
+        }
+        Err(BatchError::Insert { record, source }) => match batch.first() {
+            Some(request) => vec![Err(request_error(request, record, source))],
+            None => Vec::new(),
+        },
+        Err(BatchError::Transaction(err)) => fail_all(batch, err),
+    }
+}
+
+/// Writes every request of the batch in one transaction and returns their cursors.
+fn write_together(
+    conn: &mut Connection,
+    batch: &[WriteRequest],
+) -> Result<Vec<Vec<Cursor>>, BatchError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(BatchError::Transaction)?;
+    let mut all = Vec::with_capacity(batch.len());
+    {
+        let mut statement = tx
+            .prepare_cached(INSERT_SQL)
+            .map_err(BatchError::Transaction)?;
+        for request in batch {
+            let cursors = insert_all(&mut statement, &request.records)
+                .map_err(|(record, source)| BatchError::Insert { record, source })?;
+            all.push(cursors);
+        }
+    }
+    tx.commit().map_err(BatchError::Transaction)?;
+    Ok(all)
+}
+
+/// Writes the batch in one transaction with a savepoint per request, so a request whose
+/// `INSERT` fails is rolled back alone.
+///
+/// # Errors
+///
+/// Returns the SQLite error when the transaction itself fails: at `BEGIN`, at `COMMIT`,
+/// or when SQLite rolled the whole transaction back after an I/O or disk full error.
+fn write_separately(
+    conn: &mut Connection,
+    batch: &[WriteRequest],
+) -> Result<Vec<Reply>, rusqlite::Error> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut replies = Vec::with_capacity(batch.len());
+    for request in batch {
+        let savepoint = tx.savepoint()?;
+        let inserted = {
+            let mut statement = savepoint.prepare_cached(INSERT_SQL)?;
+            insert_all(&mut statement, &request.records)
+        };
+        match inserted {
+            Ok(cursors) => {
+                savepoint.commit()?;
+                replies.push(Ok(cursors));
+            }
+            Err((_, err)) if savepoint.is_autocommit() => return Err(err),
+            Err((record, err)) => {
+                savepoint.finish()?;
+                replies.push(Err(request_error(request, record, err)));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(replies)
+}
+
+/// Inserts the records of one request and returns their cursors, or the index of the
+/// record that failed with its error.
+fn insert_all(
+    statement: &mut Statement<'_>,
+    records: &[EncodedRecord],
+) -> Result<Vec<Cursor>, (usize, rusqlite::Error)> {
+    let mut cursors = Vec::with_capacity(records.len());
+    for (index, encoded) in records.iter().enumerate() {
+        let seq = insert_row(statement, encoded).map_err(|err| (index, err))?;
+        cursors.push(Cursor::from_seq(seq));
+    }
+    Ok(cursors)
+}
+
+/// Converts the failure of record `record` of `request` into the caller's error.
+fn request_error(request: &WriteRequest, record: usize, source: rusqlite::Error) -> StoreError {
+    let unique_violation = source
+        .sqlite_error()
+        .is_some_and(|err| err.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE);
+    // `data_id` is the only UNIQUE column, so a unique violation names a duplicate.
+    match request.records.get(record) {
+        Some(encoded) if unique_violation => StoreError::DuplicateDataId {
+            data_id: encoded.record.data_id,
+        },
+        _ => StoreError::Write {
+            records: request.records.len(),
+            source: Arc::new(source),
+        },
+    }
+}
+
+/// Returns the same write error for every request of the batch.
+fn fail_all(batch: &[WriteRequest], source: rusqlite::Error) -> Vec<Reply> {
+    let source = Arc::new(source);
+    batch
+        .iter()
+        .map(|request| {
+            Err(StoreError::Write {
+                records: request.records.len(),
+                source: Arc::clone(&source),
+            })
+        })
+        .collect()
+}
