@@ -1,1 +1,64 @@
-fn main() {}
+//! `hubkit-bench` measures hubkitd's HTTPS webhook ingest against bare servers built here,
+//! in the same run and on the same machine, and prints a markdown table.
+//!
+//! Subcommands:
+//! - `baseline --mode <tls|tls-sqlite-full|tls-sqlite-normal>` runs a bare hyper + rustls
+//!   server, the floor that hubkitd is compared with. The SQLite modes commit every body
+//!   through one writer thread with group commit before responding 200.
+//! - `load --url URL` is the load generator: N keep-alive HTTP/1.1-over-TLS 1.3 connections
+//!   on one thread, sending requests back to back for a fixed time, like `wrk -t1 -cN`. It
+//!   only targets 127.0.0.1, ::1 or localhost.
+//! - `run` starts each baseline and hubkitd as a child process in turn, loads it, reads its
+//!   idle and peak RSS, and prints a header block and the results table. `just bench` calls
+//!   it; it exits non-zero if any target returned non-2xx responses or had errors.
+//!
+//! Progress and diagnostics go to stderr; `RUST_LOG` sets the log level (default `warn`).
+
+mod baseline;
+mod format;
+mod load;
+mod orchestrate;
+mod report;
+mod sysinfo;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Benchmark harness for hubkitd's HTTPS webhook ingest.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs a bare HTTPS server that hubkitd is compared with.
+    Baseline(baseline::BaselineArgs),
+    /// Sends load to one HTTPS URL on the loopback interface and prints latency and rate.
+    Load(load::LoadArgs),
+    /// Measures the baselines and hubkitd and prints the markdown results table.
+    Run(orchestrate::RunArgs),
+}
+
+fn main() -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Baseline(args) => baseline::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Load(args) => load::run_cli(args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => orchestrate::run(args),
+    };
+    outcome.unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,152 @@
+//! Facts about the machine and the measured processes, read from Linux `/proc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+/// Description of the machine that the benchmark ran on.
+#[derive(Debug, Default)]
+pub struct HostInfo {
+    /// Host name from `/proc/sys/kernel/hostname`.
+    pub hostname: Option<String>,
+    /// Kernel name and release, as `uname -sr` prints them.
+    pub kernel: Option<String>,
+    /// First `model name` line of `/proc/cpuinfo`.
+    pub cpu_model: Option<String>,
+    /// Number of `processor` entries in `/proc/cpuinfo`, the logical CPUs.
+    pub cpu_count: usize,
+    /// `MemTotal` of `/proc/meminfo` in KiB.
+    pub memory_kib: Option<u64>,
+    /// Output of `rustc --version`, if rustc runs.
+    pub rustc: Option<String>,
+}
+
+impl HostInfo {
+    /// Collects the host facts. A fact that cannot be read stays empty.
+    pub fn collect() -> Self {
+        let cpuinfo = read_proc("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = read_proc("/proc/meminfo").unwrap_or_default();
+        let ostype = read_proc("/proc/sys/kernel/ostype");
+        let osrelease = read_proc("/proc/sys/kernel/osrelease");
+        let kernel = match (ostype, osrelease) {
+            (Some(os), Some(release)) => Some(format!("{} {}", os.trim(), release.trim())),
+            _ => None,
+        };
+        HostInfo {
+            hostname: read_proc("/proc/sys/kernel/hostname").map(|name| name.trim().to_owned()),
+            kernel,
+            cpu_model: cpu_model(&cpuinfo),
+            cpu_count: cpu_count(&cpuinfo),
+            memory_kib: kib_field(&meminfo, "MemTotal"),
+            rustc: rustc_version(),
+        }
+    }
+}
+
+fn read_proc(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+fn rustc_version() -> Option<String> {
+    let output = Command::new("rustc").arg("--version").output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (!version.is_empty()).then_some(version)
+}
+
+/// Returns the value of the first `model name` line of `/proc/cpuinfo` text.
+pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "model name").then(|| value.trim().to_owned())
+    })
+}
+
+/// Returns the number of `processor` entries in `/proc/cpuinfo` text.
+pub fn cpu_count(cpuinfo: &str) -> usize {
+    cpuinfo
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(key, _)| key.trim() == "processor")
+        .count()
+}
+
+/// Returns a `Name:   1234 kB` field of `/proc/meminfo` or `/proc/<pid>/status` text in KiB.
+pub fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        if key != name {
+            return None;
+        }
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
+/// Reads a KiB field such as `VmRSS` or `VmHWM` from `/proc/<pid>/status`.
+///
+/// # Errors
+/// Fails if the file cannot be read (the process has exited) or has no such field.
+pub fn process_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status =
+        std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+    kib_field(&status, field).with_context(|| format!("{path} has no {field} line in kB"))
+}
+
+/// Returns the type of the file system that contains `path`, from `/proc/mounts`.
+pub fn filesystem_type(path: &Path) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    let mounts = read_proc("/proc/mounts")?;
+    mount_type(&mounts, &path)
+}
+
+/// Returns the type of the longest mount point in `/proc/mounts` text that contains `path`.
+pub fn mount_type(mounts: &str, path: &Path) -> Option<String> {
+    let mut best: Option<(PathBuf, &str)> = None;
+    for line in mounts.lines() {
+        let mut fields = line.split(' ');
+        let (Some(_device), Some(mount_point), Some(kind)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let mount_point = PathBuf::from(unescape_octal(mount_point));
+        let longer = best
+            .as_ref()
+            .is_none_or(|(known, _)| mount_point.as_os_str().len() >= known.as_os_str().len());
+        if path.starts_with(&mount_point) && longer {
+            best = Some((mount_point, kind));
+        }
+    }
+    best.map(|(_, kind)| kind.to_owned())
+}
+
+/// Decodes the `\NNN` octal escapes that `/proc/mounts` uses for spaces and similar bytes.
+fn unescape_octal(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = bytes.get(i + 1..i + 4).filter(|_| bytes[i] == b'\\');
+        let value = escape
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+        match value {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 4;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+#[cfg(test)]
+mod tests;
