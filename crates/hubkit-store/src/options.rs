@@ -73,8 +73,9 @@ pub struct StoreOptions {
     /// behind before it misses records and receives `RecvError::Lagged`; 4096 by
     /// default, clamped to 1..=1048576.
     pub broadcast_capacity: usize,
-    /// Callback run on the writer thread after every successful commit; it must be
-    /// quick, because the next batch waits for it.
+    /// Callback run on the writer thread after every successful commit, before the
+    /// callers of the batch get their reply. It must be quick, because the callers and
+    /// the next batch wait for it.
     pub commit_observer: Option<CommitObserver>,
 }
 

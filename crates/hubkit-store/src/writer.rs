@@ -177,12 +177,12 @@ impl Writer {
         let replies = write_batch(&mut self.conn, &batch);
         let stats = self.publish(&mut batch, &replies, started.elapsed());
         self.log_failures(&replies, records);
+        if stats.requests > 0 {
+            self.observe(&stats);
+        }
         for (request, reply) in batch.into_iter().zip(replies) {
             // A failed send means the caller dropped its future, which does not undo a write.
             let _ = request.reply.send(reply);
-        }
-        if stats.requests > 0 {
-            self.observe(&stats);
         }
     }
 
