@@ -35,7 +35,8 @@ pub struct StoredRecord {
 /// [`insert`](Store::insert), takes the inserts queued behind it up to
 /// [`StoreOptions::max_batch`] records, writes them in one transaction and replies to every
 /// caller after `COMMIT` returned (group commit). Reads run on separate read-only
-/// connections in [`tokio::task::spawn_blocking`], so they never wait for the writer.
+/// connections in [`tokio::task::spawn_blocking`]. In WAL mode they read the last
+/// committed state while the writer works, without waiting for its transactions.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -150,6 +151,8 @@ impl Store {
     }
 
     /// Returns a receiver of every record committed from now on, in commit order.
+    ///
+    /// Records are broadcast before their `insert` call returns.
     ///
     /// A receiver that falls more than [`StoreOptions::broadcast_capacity`] records
     /// behind gets `RecvError::Lagged` and misses the oldest records.
