@@ -73,6 +73,10 @@ pub fn render_header(host: &HostInfo, settings: &RunSettings) -> String {
         ),
         format!("- rustc: {}", host.rustc.clone().unwrap_or_else(unknown)),
         format!(
+            "- load average at start (1, 5, 15 min): {}",
+            host.load_average.clone().unwrap_or_else(unknown)
+        ),
+        format!(
             "- load: {} keep-alive connections, HTTP/1.1 over TLS 1.3, one load-generator \
              thread on the same machine, {} s warm-up then {} s measured per target, {} round(s)",
             settings.connections,

@@ -20,6 +20,8 @@ pub struct HostInfo {
     pub memory_kib: Option<u64>,
     /// Output of `rustc --version`, if rustc runs.
     pub rustc: Option<String>,
+    /// 1, 5 and 15 minute load averages from `/proc/loadavg` when the run started.
+    pub load_average: Option<String>,
 }
 
 impl HostInfo {
@@ -40,6 +42,7 @@ impl HostInfo {
             cpu_count: cpu_count(&cpuinfo),
             memory_kib: kib_field(&meminfo, "MemTotal"),
             rustc: rustc_version(),
+            load_average: read_proc("/proc/loadavg").and_then(|text| load_average(&text)),
         }
     }
 }
@@ -72,6 +75,12 @@ pub fn cpu_count(cpuinfo: &str) -> usize {
         .filter_map(|line| line.split_once(':'))
         .filter(|(key, _)| key.trim() == "processor")
         .count()
+}
+
+/// Returns the three load averages, the first three fields of `/proc/loadavg` text.
+pub fn load_average(loadavg: &str) -> Option<String> {
+    let fields: Vec<&str> = loadavg.split_whitespace().take(3).collect();
+    (fields.len() == 3).then(|| fields.join(" "))
 }
 
 /// Returns a `Name:   1234 kB` field of `/proc/meminfo` or `/proc/<pid>/status` text in KiB.

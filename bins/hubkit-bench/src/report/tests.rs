@@ -132,6 +132,7 @@ fn header_names_load_and_machine() {
         cpu_count: 2,
         memory_kib: Some(24_683_792),
         rustc: None,
+        load_average: Some("0.52 0.60 0.70".to_owned()),
     };
     let settings = RunSettings {
         command: vec!["hubkit-bench".to_owned(), "run".to_owned()],
@@ -150,6 +151,7 @@ fn header_names_load_and_machine() {
         "- CPU: AMD EPYC, 2 logical CPUs",
         "- memory: 23.5 GiB",
         "- rustc: unknown",
+        "- load average at start (1, 5, 15 min): 0.52 0.60 0.70",
         "- data directories under: /tmp (ext4)",
     ];
     for line in expected {

@@ -95,3 +95,14 @@ fn unescape_octal_keeps_broken_escapes() {
         assert_eq!(unescape_octal(escaped), expected, "{escaped}");
     }
 }
+
+#[test]
+fn load_average_takes_three_fields() {
+    let text = "0.52 0.60 0.70 2/391 12345\n";
+    assert_eq!(load_average(text).as_deref(), Some("0.52 0.60 0.70"));
+}
+
+#[test]
+fn load_average_of_short_text_is_none() {
+    assert_eq!(load_average("0.52\n"), None);
+}
