@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -123,11 +122,7 @@ async fn serve_http1<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let state = state.clone();
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request, remote).await) }
-    });
+    let service = router::HubService::new(state.clone(), remote);
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header read timeout also bounds how long a keep-alive connection may sit idle
     // before its next request, because hyper starts it whenever it waits for a head.
@@ -149,11 +144,7 @@ async fn serve_http2<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let state = state.clone();
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(router::route(&state, request, remote).await) }
-    });
+    let service = router::HubService::new(state.clone(), remote);
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())

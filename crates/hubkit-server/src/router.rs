@@ -1,6 +1,9 @@
 //! Dispatch of requests to handlers, with per-request metrics and logging.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,6 +16,30 @@ use crate::body::{ResponseBody, full};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::webhook::{self, WEBHOOK_PREFIX};
+
+/// The hyper service of one connection: every request goes to [`route`].
+#[derive(Clone)]
+pub(crate) struct HubService {
+    state: Arc<AppState>,
+    remote: SocketAddr,
+}
+
+impl HubService {
+    pub(crate) fn new(state: Arc<AppState>, remote: SocketAddr) -> HubService {
+        HubService { state, remote }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for HubService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let HubService { state, remote } = self.clone();
+        Box::pin(async move { Ok(route(&state, request, remote).await) })
+    }
+}
 
 /// Routes one request and counts it.
 pub(crate) async fn route(

@@ -6,21 +6,12 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{SAMPLE, TestHub, WEBHOOKS, admin, config_text, parse};
+use common::{SAMPLE, TestHub, WEBHOOKS, admin, config_text, parse, post_json};
 use http::Method;
 use http_body_util::BodyExt;
 
 async fn post(hub: &TestHub, path: &str, body: &str) -> String {
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            body.to_owned(),
-        )
-        .await
-        .expect("request");
+    let response = post_json(hub, path, body.to_owned()).await;
     assert_eq!(
         response.status,
         200,
@@ -364,16 +355,7 @@ area = "Office"
 layer = "Webhooks"
 "#;
     let text = config_text(hub.dir.path(), "", &format!("{WEBHOOKS}{extra}"));
-    let before = hub
-        .client
-        .send(
-            Method::POST,
-            "/webhook/urls/added/later",
-            &[("content-type", "application/json")],
-            SAMPLE,
-        )
-        .await
-        .expect("request");
+    let before = post_json(&hub, "/webhook/urls/added/later", SAMPLE).await;
     assert_eq!(before.status, 404);
     hub.hub
         .reload(parse(hub.dir.path(), &text))

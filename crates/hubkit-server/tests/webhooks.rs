@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use common::{SAMPLE, TestHub, WEBHOOKS, admin};
+use common::{SAMPLE, TestHub, WEBHOOKS, admin, post_json};
 use http::Method;
 
 fn basic(user_password: &str) -> String {
@@ -37,16 +37,7 @@ async fn records(hub: &TestHub, query: &str) -> serde_json::Value {
 #[tokio::test]
 async fn json_post_is_stored_and_listed() {
     let hub = TestHub::start(WEBHOOKS).await;
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/webhook/urls/sensor-data",
-            &[("content-type", "application/json")],
-            SAMPLE,
-        )
-        .await
-        .expect("request");
+    let response = post_json(&hub, "/webhook/urls/sensor-data", SAMPLE).await;
     assert_eq!(response.status, 200);
     let data_id = response.json()["DataId"]
         .as_str()
@@ -143,16 +134,7 @@ async fn query_repeated_keys_and_encoding() {
 #[tokio::test]
 async fn two_bindings_make_two_records() {
     let hub = TestHub::start(WEBHOOKS).await;
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/webhook/urls/two/layers",
-            &[("content-type", "application/json")],
-            SAMPLE,
-        )
-        .await
-        .expect("request");
+    let response = post_json(&hub, "/webhook/urls/two/layers", SAMPLE).await;
     assert_eq!(response.status, 200);
     let ids = response.json()["DataIds"].as_array().expect("ids").len();
     assert_eq!(ids, 2);
@@ -606,16 +588,12 @@ async fn unauthorized_has_basic_challenge() {
 #[tokio::test]
 async fn invalid_json_detail_has_line_and_column() {
     let hub = TestHub::start(WEBHOOKS).await;
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/webhook/urls/sensor-data",
-            &[("content-type", "application/json")],
-            "{\n  \"temperature\": 25.5,\n  \"humidity\": \n}",
-        )
-        .await
-        .expect("request");
+    let response = post_json(
+        &hub,
+        "/webhook/urls/sensor-data",
+        "{\n  \"temperature\": 25.5,\n  \"humidity\": \n}",
+    )
+    .await;
     assert_eq!(response.status, 400);
     let detail = response.json()["detail"].as_str().unwrap_or("").to_owned();
     assert!(detail.contains("line 4"), "{detail}");

@@ -172,6 +172,23 @@ pub fn parse(dir: &Path, text: &str) -> hubkit_config::Config {
 /// Sample body of the source document's examples.
 pub const SAMPLE: &str = r#"{"temperature": 25.5, "humidity": 60}"#;
 
+/// Sends `body` to `path` as a JSON POST.
+pub async fn post_json(
+    hub: &TestHub,
+    path: &str,
+    body: impl Into<bytes::Bytes>,
+) -> hubkit_testkit::TestResponse {
+    hub.client
+        .send(
+            http::Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
+        .expect("request")
+}
+
 /// `Authorization` header with the admin token.
 pub fn admin() -> (&'static str, String) {
     ("authorization", format!("Bearer {TOKEN}"))
