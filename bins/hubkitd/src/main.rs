@@ -15,6 +15,9 @@ use hubkit_server::{ADMIN_TOKEN_ENV, Hub, HubOptions, TokenSource, WEBHOOK_PREFI
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Receive webhooks over HTTPS and store them as layer data.
 #[derive(Parser, Debug)]
 #[command(version, about, subcommand_negates_reqs = true)]

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hubkit_decode::DecodeError;
 use hubkit_endpoints::{AuthCheck, Endpoint, PayloadFormat};
-use hubkit_model::{DataId, DeviceRef, HttpTransport, Record, Transport};
+use hubkit_model::{BoundLayer, DataId, DeviceRef, HttpTransport, Record, Transport};
 use hyper::body::Incoming;
 use serde::Serialize;
 use tracing::{debug, error};
@@ -121,23 +121,29 @@ async fn accept(
         content_type,
         tls: state.tls,
     });
-    let records: Vec<Record> = layers
+    let make_record = |layer: &BoundLayer, data, transport| Record {
+        data_id: DataId::new(),
+        area_id: layer.area_id,
+        area_name: layer.area_name.clone(),
+        layer_id: layer.layer_id,
+        layer_name: layer.layer_name.clone(),
+        kind_name: layer.kind.kind_name().to_owned(),
+        physical_device_id: webhook.short_id.to_string(),
+        physical_device_name: webhook.name.clone(),
+        data_type: DATA_TYPE_JSON.to_owned(),
+        data,
+        timestamp: received_at,
+        transport,
+    };
+    // The last layer takes the decoded data; only the others get copies.
+    let Some((last, others)) = layers.split_last() else {
+        return Err(not_found(webhook.custom_path.as_str()));
+    };
+    let mut records: Vec<Record> = others
         .iter()
-        .map(|layer| Record {
-            data_id: DataId::new(),
-            area_id: layer.area_id,
-            area_name: layer.area_name.clone(),
-            layer_id: layer.layer_id,
-            layer_name: layer.layer_name.clone(),
-            kind_name: layer.kind.kind_name().to_owned(),
-            physical_device_id: webhook.short_id.to_string(),
-            physical_device_name: webhook.name.clone(),
-            data_type: DATA_TYPE_JSON.to_owned(),
-            data: data.clone(),
-            timestamp: received_at,
-            transport: transport.clone(),
-        })
+        .map(|layer| make_record(layer, data.clone(), transport.clone()))
         .collect();
+    records.push(make_record(last, data, transport));
     let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
     let count = records.len() as u64;
 
