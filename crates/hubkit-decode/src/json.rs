@@ -51,8 +51,10 @@ pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeErr
 /// than whitespace, is an error. Nesting deeper than serde_json's recursion limit of
 /// 128 is an error too.
 ///
-/// NOTE: integers outside the range of `i64` and `u64` become `f64` and may lose
-/// digits, because serde_json's `arbitrary_precision` feature is off.
+/// Numbers keep every digit (a 30-digit id, `1e400`) when serde_json's
+/// `arbitrary_precision` feature is on, as it is in the hubkit workspace. Only the
+/// exponent's spelling is normalised (`1E2` reads back as `1e+2`). Without the feature,
+/// numbers outside `i64` and `u64` are rounded to `f64`.
 ///
 /// # Errors
 ///

@@ -132,6 +132,23 @@ async fn query_repeated_keys_and_encoding() {
 }
 
 #[tokio::test]
+async fn json_numbers_keep_their_digits() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let body = r#"{"big":123456789012345678901234567890,"low":-9223372036854775809,"e":1E2,"huge":1e400,"f":25.5}"#;
+    let response = post_json(&hub, "/webhook/urls/sensor-data", body).await;
+    assert_eq!(response.status, 200);
+    let (name, value) = admin();
+    let listed = hub
+        .client
+        .get("/api/v1/records", &[(name, &value)])
+        .await
+        .expect("records request");
+    let text = String::from_utf8_lossy(&listed.body).into_owned();
+    assert!(text.contains(r#""Data":{"big":123456789012345678901234567890,"low":-9223372036854775809,"e":1e+2,"huge":1e+400,"f":25.5}"#), "{text}");
+    hub.stop().await;
+}
+
+#[tokio::test]
 async fn two_bindings_make_two_records() {
     let hub = TestHub::start(WEBHOOKS).await;
     let response = post_json(&hub, "/webhook/urls/two/layers", SAMPLE).await;
