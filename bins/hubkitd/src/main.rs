@@ -73,11 +73,11 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
                 println!("warning: {warning}");
             }
             println!(
-                "{}: valid ({} webhooks, {} areas, {} bindings)",
+                "{}: valid ({}, {}, {})",
                 file.display(),
-                config.webhooks.len(),
-                config.topology.areas().len(),
-                config.topology.bindings().len()
+                count(config.webhooks.len(), "webhook"),
+                count(config.topology.areas().len(), "area"),
+                count(config.topology.bindings().len(), "binding")
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -85,6 +85,15 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
             eprintln!("{errors}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Formats `n` with `noun`, adding an `s` unless `n` is 1.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -121,7 +130,10 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    runtime.block_on(serve(config, &path, args))?;
+    let result = runtime.block_on(serve(config, &path, args));
+    // Idle blocking-pool threads would otherwise keep the process alive for a while.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -130,6 +142,7 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -202,8 +215,9 @@ fn announce(hub: &Hub) {
         .clone()
         .unwrap_or_else(|| hub.base_url().to_owned());
     for webhook in &config.webhooks {
+        let state = if webhook.enabled { "" } else { ", disabled" };
         println!(
-            "webhook {:?} ({}): {}{WEBHOOK_PREFIX}{}",
+            "webhook {:?} ({}{state}): {}{WEBHOOK_PREFIX}{}",
             webhook.name,
             webhook.format.as_str(),
             base.trim_end_matches('/'),

@@ -56,6 +56,10 @@ pub struct HttpTransport {
     pub method: String,
     /// The `Content-Type` header as sent, if any.
     pub content_type: Option<String>,
+    /// The raw query string of a request whose data is in its body, if it had one, so a
+    /// token or id that a device appends to the URL is kept too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// Whether the request arrived over TLS.
     pub tls: bool,
 }
@@ -109,6 +113,7 @@ mod tests {
                 remote_address: "127.0.0.1:50000".into(),
                 method: "POST".into(),
                 content_type: Some("application/json".into()),
+                query: None,
                 tls: true,
             }),
         }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
 use hubkit_endpoints::Auth;
 use hubkit_model::{DeviceRef, Record, Transport, format_timestamp};
 use hubkit_store::{Cursor, MAX_PAGE, Order, RecordQuery, StoredRecord};
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::error;
@@ -29,48 +29,47 @@ const RECORD_PARAMETERS: &[&str] = &[
 /// Handles an authenticated API request.
 pub(crate) async fn handle(
     state: &Arc<AppState>,
-    request: Request<Incoming>,
+    request: &Parts,
     path: &str,
 ) -> Response<ResponseBody> {
-    if let Err(problem) = check_admin(state, &request) {
+    if let Err(problem) = check_admin(state, request) {
         return problem.into_response();
     }
     let result = match path {
-        "/api/v1/records" => records(state, &request).await,
-        "/api/v1/records/stream" => stream_records(state, &request).await,
-        _ => Ok(webhooks(state)),
+        "/api/v1/records" => records(state, request).await,
+        "/api/v1/records/stream" => stream_records(state, request).await,
+        _ => webhooks(state, request),
     };
     result.unwrap_or_else(Problem::into_response)
 }
 
-fn check_admin(state: &AppState, request: &Request<Incoming>) -> Result<(), Problem> {
-    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+fn check_admin(state: &AppState, request: &Parts) -> Result<(), Problem> {
+    let Some(value) = request.headers.get(header::AUTHORIZATION) else {
         return Err(Problem::admin_unauthorized(
             "the Authorization header is missing",
         ));
     };
-    let bytes = value.as_bytes();
-    let token = match bytes.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case(b"bearer ") => &bytes[7..],
-        _ => {
-            return Err(Problem::admin_unauthorized(
-                "the Authorization header does not use the Bearer scheme",
-            ));
-        }
-    };
-    if state.admin.matches(token) {
+    let text = value.to_str().unwrap_or("").trim();
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Problem::admin_unauthorized(
+            "the Authorization header does not use the Bearer scheme",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Problem::admin_unauthorized("the Bearer token is empty"));
+    }
+    if state.admin.matches(token.as_bytes()) {
         Ok(())
     } else {
         Err(Problem::admin_unauthorized("the admin token is wrong"))
     }
 }
 
-async fn records(
-    state: &AppState,
-    request: &Request<Incoming>,
-) -> Result<Response<ResponseBody>, Problem> {
+async fn records(state: &AppState, request: &Parts) -> Result<Response<ResponseBody>, Problem> {
     let format = negotiate(request)?;
-    let query = parse_query(request.uri().query().unwrap_or(""), true)?;
+    let query = parse_query(request.uri.query().unwrap_or(""), true)?;
     let page = state.store.query(query.clone()).await.map_err(|err| {
         error!(error = %err, "failed to read records");
         Problem::new(
@@ -94,10 +93,10 @@ async fn records(
 
 async fn stream_records(
     state: &Arc<AppState>,
-    request: &Request<Incoming>,
+    request: &Parts,
 ) -> Result<Response<ResponseBody>, Problem> {
-    let query = parse_query(request.uri().query().unwrap_or(""), false)?;
-    let last_event_id = match request.headers().get("last-event-id") {
+    let query = parse_query(request.uri.query().unwrap_or(""), false)?;
+    let last_event_id = match request.headers.get("last-event-id") {
         None => None,
         Some(value) => {
             let text = value.to_str().unwrap_or("");
@@ -121,8 +120,8 @@ enum Format {
 
 /// Picks JSON or CSV from the `Accept` header: CSV only when `text/csv` is preferred,
 /// JSON for anything else JSON-compatible, and 406 when neither is acceptable.
-fn negotiate(request: &Request<Incoming>) -> Result<Format, Problem> {
-    let Some(accept) = request.headers().get(header::ACCEPT) else {
+fn negotiate(request: &Parts) -> Result<Format, Problem> {
+    let Some(accept) = request.headers.get(header::ACCEPT) else {
         return Ok(Format::Json);
     };
     let accept = accept.to_str().unwrap_or("");
@@ -139,7 +138,7 @@ fn negotiate(request: &Request<Incoming>) -> Result<Format, Problem> {
             continue;
         }
         let format = match (parsed.type_().as_str(), parsed.subtype().as_str()) {
-            ("text", "csv") => Format::Csv,
+            ("text", "csv") | ("text", "*") => Format::Csv,
             ("application", "json") | ("application", "*") | ("*", "*") => Format::Json,
             _ => continue,
         };
@@ -160,8 +159,8 @@ fn negotiate(request: &Request<Incoming>) -> Result<Format, Problem> {
     })
 }
 
-/// Parses the record filters of a query string. `paged` allows `limit`, `cursor` and
-/// `order`, which the live stream does not take.
+/// Parses the record filters of a query string. `paged` allows `until`, `limit`, `cursor`
+/// and `order`, which the live stream does not take.
 pub(crate) fn parse_query(raw: &str, paged: bool) -> Result<RecordQuery, Problem> {
     let parameters = hubkit_decode::decode_query(raw)
         .map_err(|err| invalid_parameter(format!("the query string is invalid: {err}")))?;
@@ -171,12 +170,13 @@ pub(crate) fn parse_query(raw: &str, paged: bool) -> Result<RecordQuery, Problem
     };
     for (name, value) in parameters {
         let known = RECORD_PARAMETERS.contains(&name.as_str());
-        let paging = matches!(name.as_str(), "limit" | "cursor" | "order");
-        if !known || (paging && !paged) {
+        // The live stream has no pages and no end, so it takes neither paging nor `until`.
+        let listing_only = matches!(name.as_str(), "limit" | "cursor" | "order" | "until");
+        if !known || (listing_only && !paged) {
             let allowed = if paged {
                 RECORD_PARAMETERS.join(", ")
             } else {
-                "area, layer, device, since, until".to_owned()
+                "area, layer, device, since".to_owned()
             };
             return Err(invalid_parameter(format!(
                 "unknown parameter {:?}; this endpoint takes {allowed}",
@@ -189,6 +189,15 @@ pub(crate) fn parse_query(raw: &str, paged: bool) -> Result<RecordQuery, Problem
             )));
         };
         apply_parameter(&mut query, &name, value)?;
+    }
+    if let (Some(since), Some(until)) = (query.since, query.until)
+        && since > until
+    {
+        return Err(invalid_parameter(format!(
+            "since {} is after until {}; swap them or widen the range",
+            format_timestamp(&since),
+            format_timestamp(&until)
+        )));
     }
     Ok(query)
 }
@@ -240,8 +249,15 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
     DateTime::parse_from_rfc3339(value)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| {
+            // A `+` in a query string decodes to a space, so an offset like +09:00 must be
+            // sent as %2B09:00.
+            let hint = if value.contains(' ') {
+                " (a + in a query string means a space: send +09:00 as %2B09:00)"
+            } else {
+                ""
+            };
             invalid_parameter(format!(
-                "{name} {:?} is not an RFC 3339 time; write it like 2026-01-31T08:00:00Z",
+                "{name} {:?} is not an RFC 3339 time; write it like 2026-01-31T08:00:00Z{hint}",
                 truncate(value, 40)
             ))
         })
@@ -381,7 +397,13 @@ struct WebhookView {
     layers: Vec<String>,
 }
 
-fn webhooks(state: &AppState) -> Response<ResponseBody> {
+fn webhooks(state: &AppState, request: &Parts) -> Result<Response<ResponseBody>, Problem> {
+    if let Some(query) = request.uri.query().filter(|query| !query.is_empty()) {
+        return Err(invalid_parameter(format!(
+            "/api/v1/webhooks takes no parameters, but got {:?}",
+            truncate(query, 60)
+        )));
+    }
     let runtime = state.runtime.load();
     let base = runtime.public_url.clone().unwrap_or_default();
     let views: Vec<WebhookView> = runtime
@@ -418,5 +440,5 @@ fn webhooks(state: &AppState) -> Response<ResponseBody> {
             }
         })
         .collect();
-    json_response(&serde_json::json!({ "webhooks": views }))
+    Ok(json_response(&serde_json::json!({ "webhooks": views })))
 }

@@ -1,7 +1,8 @@
 //! The running hub: start, reload and graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,17 +102,14 @@ impl Hub {
     /// address cannot be set up.
     pub async fn start(config: Config, options: HubOptions) -> Result<Hub, StartError> {
         let server = &config.server;
-        std::fs::create_dir_all(&server.data_dir).map_err(|source| StartError::DataDir {
-            path: server.data_dir.clone(),
-            source,
-        })?;
-        let metrics = Metrics::new();
-        let store = open_store(&config, &metrics)?;
+        create_data_dir(&server.data_dir)?;
         let admin = AdminToken::resolve(
             options.admin_token_env,
             server.admin_token.as_deref(),
             &server.data_dir,
         )?;
+        let metrics = Metrics::new();
+        let store = open_store(&config, &metrics)?;
         let tls_setup = tls::setup(&server.tls, &server.data_dir, server.listen)?;
         let listener =
             TcpListener::bind(server.listen)
@@ -266,6 +264,23 @@ impl Hub {
     }
 }
 
+/// Creates the data directory, readable only by its owner, when it does not exist. An
+/// existing directory keeps the mode the operator gave it.
+fn create_data_dir(path: &Path) -> Result<(), StartError> {
+    let data_dir_err = |source| StartError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(data_dir_err)
+}
+
 fn open_store(config: &Config, metrics: &Arc<Metrics>) -> Result<Store, StartError> {
     let observer_metrics = metrics.clone();
     let observer = move |stats: &CommitStats| {
@@ -285,7 +300,19 @@ fn open_store(config: &Config, metrics: &Arc<Metrics>) -> Result<Store, StartErr
         ..StoreOptions::default()
     };
     let path = config.server.data_dir.join(DATABASE_FILE);
-    Ok(Store::open(&path, options)?)
+    let store = Store::open(&path, options)?;
+    // The records may hold personal data, so only the owner may read the files. SQLite
+    // creates the -wal and -shm files with the database file's mode, but they already
+    // exist once the store is open.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if !file.exists() {
+            continue;
+        }
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|source| StartError::DataDir { path: file, source })?;
+    }
+    Ok(store)
 }
 
 fn same_tls_mode(old: &TlsConfig, new: &TlsConfig) -> bool {

@@ -5,9 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Body;
 use hyper::body::Incoming;
 use tracing::debug;
 
@@ -41,6 +45,12 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
     }
 }
 
+/// Largest request body read and discarded after an early HTTP/2 error response.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Time allowed for that discarding.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Routes one request and counts it.
 pub(crate) async fn route(
     state: &Arc<AppState>,
@@ -48,30 +58,52 @@ pub(crate) async fn route(
     remote: SocketAddr,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let (response, endpoint) = dispatch(state, request, remote, &path).await;
-    let status = response.status().as_u16();
-    state.metrics.count_request(&endpoint, status);
+    let (parts, body) = request.into_parts();
+    let mut body = Some(body);
+    let (mut response, endpoint) = dispatch(state, &parts, &mut body, remote).await;
+    let status = response.status();
+    if let Some(body) = body
+        && parts.version == Version::HTTP_2
+        && status.as_u16() >= 400
+    {
+        drain(body).await;
+    }
+    if parts.method == Method::HEAD {
+        // HTTP/2 forbids a body in the response to HEAD, and HTTP/1.1 clients ignore it.
+        *response.body_mut() = full(Bytes::new());
+    }
+    state.metrics.count_request(&endpoint, status.as_u16());
     debug!(
         peer.addr = %remote,
-        http.method = %method,
+        http.method = %parts.method,
         http.endpoint = %endpoint,
-        http.status = status,
+        http.status = status.as_u16(),
         elapsed_us = started.elapsed().as_micros() as u64,
         "request"
     );
     response
 }
 
+/// Reads and discards a small unread request body. An HTTP/2 response that ends before
+/// the request body makes hyper reset the stream, and some clients (curl 7.88) then report
+/// a framing error instead of the response; reading the rest first avoids that.
+async fn drain(body: Incoming) {
+    if body.is_end_stream() {
+        return;
+    }
+    let limited = Limited::new(body, DRAIN_LIMIT);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, limited.collect()).await;
+}
+
 async fn dispatch(
     state: &Arc<AppState>,
-    request: Request<Incoming>,
+    request: &Parts,
+    body: &mut Option<Incoming>,
     remote: SocketAddr,
-    path: &str,
 ) -> (Response<ResponseBody>, String) {
+    let path = request.uri.path();
     if let Some(custom_path) = path.strip_prefix(WEBHOOK_PREFIX) {
-        return webhook::handle(state, request, remote, custom_path).await;
+        return webhook::handle(state, request, body, remote, custom_path).await;
     }
     let endpoint = match path {
         "/healthz"
@@ -86,7 +118,7 @@ async fn dispatch(
             );
         }
     };
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+    if request.method != Method::GET && request.method != Method::HEAD {
         let problem =
             Problem::method_not_allowed("GET, HEAD", format!("{path} is read-only; use GET"));
         return (problem.into_response(), endpoint);
@@ -113,7 +145,7 @@ fn metrics(state: &AppState) -> Response<ResponseBody> {
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
 }

@@ -2,7 +2,8 @@
 //!
 //! Each event is `id: <cursor>`, `event: record`, `data: <record JSON>`. A client that
 //! reconnects with `Last-Event-ID` first gets every matching record committed after that
-//! cursor from the store, then the live ones. A client too slow for the live channel is
+//! cursor from the store, then the live ones; a new stream with `since` first gets the
+//! stored records from that time on. A client too slow for the live channel is
 //! caught up from the store too, so no committed record is skipped.
 
 use std::convert::Infallible;
@@ -65,9 +66,11 @@ async fn run(
     send(sender, Bytes::from_static(b"retry: 3000\n: connected\n\n")).await?;
     // `position` is the newest cursor the client has been brought up to; live records at
     // or below it were already sent or deliberately skipped.
-    let mut position = match last_event_id {
-        Some(cursor) => catch_up(state, &filter, Some(cursor), sender).await?,
-        None => latest_cursor(state).await,
+    // With `since`, a new stream first replays the stored records from that time on.
+    let mut position = match (last_event_id, filter.since) {
+        (Some(cursor), _) => catch_up(state, &filter, Some(cursor), sender).await?,
+        (None, Some(_)) => catch_up(state, &filter, None, sender).await?,
+        (None, None) => latest_cursor(state).await,
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;

@@ -175,7 +175,9 @@ fn load(cert: &Path, key: &Path, generated: bool) -> Result<TlsSetup, TlsError> 
         .with_no_client_auth()
         .with_single_cert(chain, private_key)
         .map_err(|err| identity_err(err.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // http/1.0 is listed so clients that offer only it (curl --http1.0) can connect; such
+    // connections are served by the HTTP/1 code path like http/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(TlsSetup {
         config: Arc::new(config),
         fingerprint,

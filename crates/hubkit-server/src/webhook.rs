@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Utc;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hubkit_decode::DecodeError;
 use hubkit_endpoints::{AuthCheck, Endpoint, PayloadFormat};
@@ -39,7 +40,8 @@ struct Stored<'a> {
 /// endpoint (the webhook's name, or `unknown`).
 pub(crate) async fn handle(
     state: &AppState,
-    request: Request<Incoming>,
+    request: &Parts,
+    body: &mut Option<Incoming>,
     remote: SocketAddr,
     custom_path: &str,
 ) -> (Response<ResponseBody>, String) {
@@ -48,7 +50,7 @@ pub(crate) async fn handle(
         return (not_found(custom_path).into_response(), "unknown".into());
     };
     let label = endpoint.webhook().name.clone();
-    let response = match accept(state, &runtime, &endpoint, request, remote).await {
+    let response = match accept(state, &runtime, &endpoint, request, body, remote).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
     };
@@ -59,15 +61,16 @@ async fn accept(
     state: &AppState,
     runtime: &Runtime,
     endpoint: &Arc<Endpoint>,
-    request: Request<Incoming>,
+    request: &Parts,
+    body: &mut Option<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<ResponseBody>, Problem> {
     let webhook = endpoint.webhook();
     if !webhook.enabled {
         return Err(not_found(webhook.custom_path.as_str()));
     }
-    check_method(endpoint, request.method())?;
-    authorize(state, endpoint, request.headers()).await?;
+    check_method(endpoint, &request.method)?;
+    authorize(state, endpoint, &request.headers).await?;
 
     let device = DeviceRef::Webhook(webhook.name.clone());
     let layers = runtime.topology.layers_for(&device);
@@ -85,11 +88,12 @@ async fn accept(
     }
 
     let received_at = Utc::now();
-    let content_type = header_text(request.headers(), header::CONTENT_TYPE);
-    let method = request.method().to_string();
+    let content_type = header_text(&request.headers, header::CONTENT_TYPE);
+    let method = request.method.to_string();
+    let mut body_query = None;
     let data = match webhook.format {
         PayloadFormat::QueryParams => {
-            let query = request.uri().query().unwrap_or("");
+            let query = request.uri.query().unwrap_or("");
             let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
             if query.len() as u64 > limit {
                 return Err(Problem::new(
@@ -107,11 +111,21 @@ async fn accept(
             serde_json::Value::Object(map)
         }
         PayloadFormat::Json => {
+            check_body_headers(&request.headers)?;
             hubkit_decode::check_json_media_type(content_type.as_deref())
                 .map_err(decode_problem)?;
             let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
-            let body = read_body(request, limit, runtime).await?;
-            hubkit_decode::decode_json(&body).map_err(decode_problem)?
+            let Some(body) = body.take() else {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "body-read-failed",
+                    "Bad Request",
+                    "the request body was already consumed",
+                ));
+            };
+            let bytes = read_body(&request.headers, body, limit, runtime).await?;
+            body_query = request.uri.query().map(str::to_owned);
+            hubkit_decode::decode_json(&bytes).map_err(decode_problem)?
         }
     };
 
@@ -119,6 +133,7 @@ async fn accept(
         remote_address: remote.to_string(),
         method,
         content_type,
+        query: body_query,
         tls: state.tls,
     });
     let make_record = |layer: &BoundLayer, data, transport| Record {
@@ -253,7 +268,8 @@ async fn authorize(
 }
 
 async fn read_body(
-    request: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
     limit: u64,
     runtime: &Runtime,
 ) -> Result<Bytes, Problem> {
@@ -267,8 +283,7 @@ async fn read_body(
             ),
         )
     };
-    if let Some(length) = request
-        .headers()
+    if let Some(length) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok())
@@ -277,7 +292,7 @@ async fn read_body(
         return Err(too_large());
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let body = Limited::new(request.into_body(), limit);
+    let body = Limited::new(body, limit);
     match tokio::time::timeout(runtime.body_read_timeout, body.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
@@ -299,11 +314,44 @@ async fn read_body(
     }
 }
 
+/// Rejects bodies hubkitd cannot decode whatever their media type: a compressed body, and
+/// a request with more than one `Content-Type`, which makes the media type ambiguous.
+fn check_body_headers(headers: &HeaderMap) -> Result<(), Problem> {
+    if headers.get_all(header::CONTENT_TYPE).iter().count() > 1 {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate-content-type",
+            "Bad Request",
+            "the request has more than one Content-Type header; send exactly one",
+        ));
+    }
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let unsupported = text
+            .split(',')
+            .map(str::trim)
+            .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
+        if let Some(coding) = unsupported {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-content-encoding",
+                "Unsupported Media Type",
+                format!(
+                    "Content-Encoding {:?} is not supported; send the body uncompressed",
+                    truncate(coding, 40)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn decode_problem(err: DecodeError) -> Problem {
     let (status, title) = match err {
         DecodeError::MissingContentType
         | DecodeError::InvalidContentType { .. }
-        | DecodeError::UnsupportedMediaType { .. } => {
+        | DecodeError::UnsupportedMediaType { .. }
+        | DecodeError::UnsupportedCharset { .. } => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
         }
         _ => (StatusCode::BAD_REQUEST, "Bad Request"),

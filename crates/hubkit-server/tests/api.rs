@@ -146,6 +146,11 @@ async fn invalid_parameters_are_named() {
         ("until=2026-13-01T00:00:00Z", "until"),
         ("colour=red", "colour"),
         ("area=a&area=b", "area"),
+        (
+            "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "after until",
+        ),
+        ("since=2026-01-01T00:00:00+09:00", "%2B"),
     ] {
         let response = api_get(&hub, &format!("/api/v1/records?{query}")).await;
         assert_eq!(response.status, 400, "{query}");
@@ -445,4 +450,114 @@ async fn certificate_is_reused_across_restarts() {
     let again = TestHub::start_text(dir, &text).await;
     assert_eq!(again.hub.tls_fingerprint(), Some(first.as_str()));
     again.stop().await;
+}
+
+#[tokio::test]
+async fn bearer_token_parsing() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let token = common::TOKEN;
+    for (header, status) in [
+        (format!("Bearer {token}"), 200),
+        (format!("bearer  {token} "), 200),
+        ("Bearer ".to_owned(), 401),
+        ("Bearer".to_owned(), 401),
+        (format!("Basic {token}"), 401),
+    ] {
+        let response = hub
+            .client
+            .get("/api/v1/records", &[("authorization", &header)])
+            .await
+            .expect("request");
+        assert_eq!(response.status, status, "{header:?}");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn accept_text_wildcard_gives_csv() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let (name, value) = admin();
+    let response = hub
+        .client
+        .get("/api/v1/records", &[(name, &value), ("accept", "text/*")])
+        .await
+        .expect("request");
+    assert_eq!(response.status, 200);
+    assert!(response.header("content-type").starts_with("text/csv"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_list_rejects_parameters() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let response = api_get(&hub, "/api/v1/webhooks?x=1").await;
+    assert_eq!(response.status, 400);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn stream_rejects_until() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let response = api_get(&hub, "/api/v1/records/stream?until=2026-01-01T00:00:00Z").await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["type"],
+        "urn:hubkit:problem:invalid-parameter"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn stream_since_replays_stored_records() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let stored = post(&hub, "/webhook/urls/sensor-data", SAMPLE).await;
+    let (name, value) = admin();
+    let response = hub
+        .client
+        .open_stream(
+            "/api/v1/records/stream?since=2000-01-01T00:00:00Z",
+            &[(name, &value)],
+        )
+        .await
+        .expect("stream");
+    let mut body = response.into_body();
+    let event = next_event(&mut body).await;
+    assert!(event.contains(&stored), "{event}");
+    drop(body);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_openmetrics_text() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let response = hub.client.get("/metrics", &[]).await.expect("metrics");
+    assert!(
+        response
+            .header("content-type")
+            .starts_with("application/openmetrics-text; version=1.0.0"),
+        "{}",
+        response.header("content-type")
+    );
+    assert!(String::from_utf8_lossy(&response.body).ends_with("# EOF\n"));
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn data_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let hub = TestHub::start(WEBHOOKS).await;
+    post(&hub, "/webhook/urls/sensor-data", SAMPLE).await;
+    let mode = |path: std::path::PathBuf| {
+        std::fs::metadata(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = hub.data_dir();
+    assert_eq!(mode(data.clone()), 0o700);
+    assert_eq!(mode(data.join("hubkit.db")), 0o600);
+    assert_eq!(mode(data.join("hubkit.db-wal")), 0o600);
+    assert_eq!(mode(data.join("tls/key.pem")), 0o600);
+    hub.stop().await;
 }

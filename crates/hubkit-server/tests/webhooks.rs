@@ -412,6 +412,27 @@ fn bad_cases() -> Vec<BadCase> {
             "invalid-utf8",
         ),
         case(
+            "latin-1 charset",
+            Method::POST,
+            "/webhook/urls/sensor-data",
+            &[("content-type", "application/json; charset=iso-8859-1")],
+            b"{}",
+            415,
+            "unsupported-charset",
+        ),
+        case(
+            "gzip body",
+            Method::POST,
+            "/webhook/urls/sensor-data",
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            b"{}",
+            415,
+            "unsupported-content-encoding",
+        ),
+        case(
             "text/plain body",
             Method::POST,
             "/webhook/urls/sensor-data",
@@ -754,5 +775,70 @@ async fn repeated_basic_requests_use_cache() {
         assert_eq!(response.status, 200);
     }
     assert_eq!(hub.stored_rows(), 20);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_content_type_is_rejected() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let raw = "POST /webhook/urls/sensor-data HTTP/1.1\r\nhost: localhost\r\n\
+               content-type: application/json\r\ncontent-type: text/plain\r\n\
+               content-length: 2\r\nconnection: close\r\n\r\n{}";
+    let reply = hub
+        .client
+        .send_raw(raw.as_bytes(), Duration::from_secs(2))
+        .await
+        .expect("raw request");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("duplicate-content-type"), "{reply}");
+    assert_eq!(hub.stored_rows(), 0);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn json_webhook_keeps_query_string() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let response = post_json(&hub, "/webhook/urls/sensor-data?token=abc&site=7", SAMPLE).await;
+    assert_eq!(response.status, 200);
+    let listed = records(&hub, "").await;
+    assert_eq!(
+        listed["records"][0]["Transport"]["Query"],
+        "token=abc&site=7"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn http2_early_error_reaches_client() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let client = hub.client.with_http2();
+    let response = client
+        .send(
+            Method::POST,
+            "/webhook/urls/no-such-hook",
+            &[("content-type", "application/json")],
+            SAMPLE,
+        )
+        .await
+        .expect("request");
+    assert_eq!(response.status, 404);
+    assert_eq!(
+        response.json()["type"],
+        "urn:hubkit:problem:webhook-not-found"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn head_has_no_body_on_http2() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let client = hub.client.with_http2();
+    let response = client
+        .send(Method::HEAD, "/healthz", &[], Bytes::new())
+        .await
+        .expect("request");
+    assert_eq!(response.status, 200);
+    assert!(response.body.is_empty());
     hub.stop().await;
 }
