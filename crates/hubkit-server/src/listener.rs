@@ -15,7 +15,6 @@ use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
@@ -190,39 +189,46 @@ async fn drive<C>(
     }
 }
 
-/// Time of the last byte read or written on a connection.
+/// Count of successful reads and writes on a connection, which the idle check samples.
+/// A counter rather than a timestamp keeps a clock read off every read and write.
 pub(crate) struct Activity {
-    start: Instant,
-    last_millis: AtomicU64,
+    events: AtomicU64,
 }
+
+/// Number of quiet intervals, each a quarter of the idle timeout, that make a connection
+/// idle. A connection is closed between 1 and 1.25 idle timeouts after its last byte.
+const QUIET_INTERVALS: u32 = 4;
 
 impl Activity {
     fn new() -> Activity {
         Activity {
-            start: Instant::now(),
-            last_millis: AtomicU64::new(0),
+            events: AtomicU64::new(0),
         }
     }
 
     fn touch(&self) {
-        let elapsed = self.start.elapsed().as_millis() as u64;
-        self.last_millis.store(elapsed, Ordering::Relaxed);
+        self.events.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Completes once no byte moved for `idle`.
+    /// Completes once no byte moved for about `idle`.
     async fn idle_for(&self, idle: Duration) {
-        loop {
-            let last = self.last_millis.load(Ordering::Relaxed);
-            let deadline = self.start + Duration::from_millis(last) + idle;
-            tokio::time::sleep_until(deadline).await;
-            if self.last_millis.load(Ordering::Relaxed) == last {
-                return;
+        let interval = idle / QUIET_INTERVALS;
+        let mut quiet = 0;
+        let mut seen = self.events.load(Ordering::Relaxed);
+        while quiet < QUIET_INTERVALS {
+            tokio::time::sleep(interval).await;
+            let now = self.events.load(Ordering::Relaxed);
+            if now == seen {
+                quiet += 1;
+            } else {
+                quiet = 0;
+                seen = now;
             }
         }
     }
 }
 
-/// An IO object that records the time of each successful read and write.
+/// An IO object that counts its successful reads and writes.
 struct ActivityIo<I> {
     inner: I,
     activity: Arc<Activity>,

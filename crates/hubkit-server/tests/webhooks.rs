@@ -842,3 +842,26 @@ async fn head_has_no_body_on_http2() {
     assert!(response.body.is_empty());
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn idle_connection_is_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = common::config_text(
+        dir.path(),
+        "[server.limits]\nidle_timeout_ms = 200\nheader_read_timeout_ms = 60000\n",
+        WEBHOOKS,
+    );
+    let hub = TestHub::start_text(dir, &text).await;
+    let started = std::time::Instant::now();
+    // Nothing is sent, so only the idle check can end the connection before the wait.
+    let reply = hub
+        .client
+        .send_raw(b"", Duration::from_secs(5))
+        .await
+        .expect("connection");
+    let elapsed = started.elapsed();
+    assert!(reply.is_empty());
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    hub.stop().await;
+}
