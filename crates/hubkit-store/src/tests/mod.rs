@@ -37,6 +37,7 @@ fn record(area: &str, layer: &str, device: &str, timestamp: DateTime<Utc>) -> Re
         data: serde_json::json!({"device": device}),
         timestamp,
         transport: Transport::Http(HttpTransport {
+            query: None,
             remote_address: "127.0.0.1:50000".into(),
             method: "POST".into(),
             content_type: Some("application/json".into()),

@@ -35,6 +35,7 @@ async fn record_round_trips_every_field() {
     });
     let mut second = sample(1);
     second.transport = Transport::Http(HttpTransport {
+        query: None,
         remote_address: "[::1]:443".into(),
         method: "PUT".into(),
         content_type: None,
