@@ -84,9 +84,9 @@ pub(crate) async fn route(
     response
 }
 
-/// Reads and discards a small unread request body. An HTTP/2 response that ends before
-/// the request body makes hyper reset the stream, and some clients (curl 7.88) then report
-/// a framing error instead of the response; reading the rest first avoids that.
+/// Reads and discards a small unread request body. When an HTTP/2 response ends before
+/// the request body, hyper resets the stream. Some clients (curl 7.88) then report a
+/// framing error instead of the response, so the rest of the body is read first.
 async fn drain(body: Incoming) {
     if body.is_end_stream() {
         return;

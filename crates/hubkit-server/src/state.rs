@@ -19,8 +19,8 @@ use crate::token::AdminToken;
 /// core from ingest. Verified credentials are cached, so legitimate devices rarely wait.
 pub(crate) const PASSWORD_VERIFICATIONS: usize = 1;
 
-/// What a request needs of one configuration generation. A reload builds a new one and
-/// swaps it in; requests in flight keep the one they started with.
+/// The parts of one configuration generation that requests use. A reload builds a new
+/// generation and swaps it in, and requests in flight keep the one they started with.
 pub(crate) struct Runtime {
     pub registry: Registry,
     pub topology: Topology,
@@ -31,7 +31,7 @@ pub(crate) struct Runtime {
 
 impl Runtime {
     /// Builds the request-facing part of a validated configuration.
-    /// `base_url` stands in for `server.public_url` when the configuration has none.
+    /// `base_url` replaces `server.public_url` when the configuration has none.
     pub(crate) fn from_config(
         config: &Config,
         base_url: &str,

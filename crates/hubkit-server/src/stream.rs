@@ -2,7 +2,7 @@
 //!
 //! Each event is `id: <cursor>`, `event: record`, `data: <record JSON>`. A client that
 //! reconnects with `Last-Event-ID` first gets every matching record committed after that
-//! cursor from the store, then the live ones; a new stream with `since` first gets the
+//! cursor from the store, then the live ones. A new stream with `since` first gets the
 //! stored records from that time on. A client too slow for the live channel is
 //! caught up from the store too, so no committed record is skipped.
 
