@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use http::Method;
 use hubkit_testkit::HttpsClient;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 const TOKEN: &str = "process-test-admin-token-0123456789abcdef";
 const SAMPLE: &str = r#"{"temperature": 25.5, "humidity": 60}"#;
@@ -88,13 +90,9 @@ impl Daemon {
         HttpsClient::trusting(self.address, &data_dir.join("tls/cert.pem")).expect("client")
     }
 
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+    fn signal(&self, signal: Signal) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits i32");
+        kill(Pid::from_raw(pid), signal).expect("send signal");
     }
 }
 
@@ -159,7 +157,7 @@ area = "Office"
 layer = "Webhooks"
 "#;
     std::fs::write(&config_file, config(&data_dir, added)).expect("write config");
-    daemon.signal("HUP");
+    daemon.signal(Signal::SIGHUP);
     let mut status = 0;
     for _ in 0..50 {
         status = post(&client, "/webhook/urls/added/after/start")
@@ -174,7 +172,7 @@ layer = "Webhooks"
     assert_eq!(status, 200, "new webhook not active after SIGHUP");
 
     std::fs::write(&config_file, "this is [not valid toml").expect("write config");
-    daemon.signal("HUP");
+    daemon.signal(Signal::SIGHUP);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, _) = post(&client, "/webhook/urls/added/after/start")
         .await
