@@ -18,6 +18,22 @@ fn basic(user_password: &str) -> String {
     )
 }
 
+/// Posts the sample to the Basic-authenticated webhook with an `Authorization` value.
+async fn post_basic(hub: &TestHub, authorization: &str) -> hubkit_testkit::TestResponse {
+    hub.client
+        .send(
+            Method::POST,
+            "/webhook/urls/sensor-data-basic",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", authorization),
+            ],
+            SAMPLE,
+        )
+        .await
+        .expect("request")
+}
+
 async fn records(hub: &TestHub, query: &str) -> serde_json::Value {
     let (name, value) = admin();
     let response = hub
@@ -73,19 +89,7 @@ async fn json_post_is_stored_and_listed() {
 async fn basic_auth_post_is_stored() {
     let hub = TestHub::start(WEBHOOKS).await;
     let authorization = basic("username:password");
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/webhook/urls/sensor-data-basic",
-            &[
-                ("content-type", "application/json"),
-                ("authorization", &authorization),
-            ],
-            SAMPLE,
-        )
-        .await
-        .expect("request");
+    let response = post_basic(&hub, &authorization).await;
     assert_eq!(response.status, 200);
     let listed = records(&hub, "?device=sensor-data-basic").await;
     assert_eq!(listed["records"][0]["Data"]["humidity"], 60);
@@ -599,19 +603,7 @@ async fn wrong_method_names_format_and_allow() {
 async fn unauthorized_has_basic_challenge() {
     let hub = TestHub::start(WEBHOOKS).await;
     let authorization = basic("username:s3cret-guess");
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/webhook/urls/sensor-data-basic",
-            &[
-                ("content-type", "application/json"),
-                ("authorization", &authorization),
-            ],
-            SAMPLE,
-        )
-        .await
-        .expect("request");
+    let response = post_basic(&hub, &authorization).await;
     assert_eq!(response.status, 401);
     assert_eq!(
         response.header("www-authenticate"),
@@ -759,19 +751,7 @@ async fn repeated_basic_requests_use_cache() {
     let hub = TestHub::start(WEBHOOKS).await;
     let authorization = basic("username:password");
     for _ in 0..20 {
-        let response = hub
-            .client
-            .send(
-                Method::POST,
-                "/webhook/urls/sensor-data-basic",
-                &[
-                    ("content-type", "application/json"),
-                    ("authorization", &authorization),
-                ],
-                SAMPLE,
-            )
-            .await
-            .expect("request");
+        let response = post_basic(&hub, &authorization).await;
         assert_eq!(response.status, 200);
     }
     assert_eq!(hub.stored_rows(), 20);
