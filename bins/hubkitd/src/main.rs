@@ -163,6 +163,12 @@ async fn serve(config: Config, path: &Path, args: &Args) -> anyhow::Result<()> {
     for warning in &config.warnings {
         warn!("{warning}");
     }
+    // Watch the signals before announcing the hub: until then SIGHUP would still have its
+    // default action and end the process.
+    let mut hangup = signal(SignalKind::hangup()).context("failed to watch SIGHUP")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
+
     let grace = config.server.limits.shutdown_grace;
     let options = HubOptions {
         admin_token_env: std::env::var(ADMIN_TOKEN_ENV).ok(),
@@ -172,9 +178,6 @@ async fn serve(config: Config, path: &Path, args: &Args) -> anyhow::Result<()> {
         .context("failed to start hubkitd")?;
     announce(&hub);
 
-    let mut hangup = signal(SignalKind::hangup()).context("failed to watch SIGHUP")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("failed to watch SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("failed to watch SIGTERM")?;
     loop {
         tokio::select! {
             _ = hangup.recv() => reload(&hub, path, args),
