@@ -22,7 +22,7 @@ test:
 # Benchmark hubkitd against the bare baselines; args go to `hubkit-bench run`, e.g. --rounds 3
 bench *args:
     cargo build --release -p hubkitd -p hubkit-bench
-    target/release/hubkit-bench run --hubkitd target/release/hubkitd --config docs/examples/hubkit.toml {{args}}
+    "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" run --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" --config docs/examples/hubkit.toml {{args}}
 
 # Run the CI script
 ci:

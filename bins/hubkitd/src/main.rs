@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use hubkit_config::Config;
+use hubkit_model::DeviceRef;
 use hubkit_server::{ADMIN_TOKEN_ENV, Hub, HubOptions, TokenSource, WEBHOOK_PREFIX};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
@@ -192,13 +193,14 @@ async fn serve(config: Config, path: &Path, args: &Args) -> anyhow::Result<()> {
 
 fn announce(hub: &Hub) {
     let config = hub.config();
+    let fingerprint = hub.tls_fingerprint();
     info!(
         url = %hub.base_url(),
-        tls.fingerprint_sha256 = hub.tls_fingerprint().unwrap_or("none (TLS off)"),
+        tls.fingerprint_sha256 = fingerprint.as_deref().unwrap_or("none (TLS off)"),
         data_dir = %config.server.data_dir.display(),
         "hubkitd listening"
     );
-    if let Some(fingerprint) = hub.tls_fingerprint() {
+    if let Some(fingerprint) = fingerprint {
         println!("hubkitd listening on {}", hub.base_url());
         println!("certificate SHA-256 fingerprint: {fingerprint}");
     } else {
@@ -218,7 +220,14 @@ fn announce(hub: &Hub) {
         .clone()
         .unwrap_or_else(|| hub.base_url().to_owned());
     for webhook in &config.webhooks {
-        let state = if webhook.enabled { "" } else { ", disabled" };
+        let device = DeviceRef::Webhook(webhook.name.clone());
+        let state = if !webhook.enabled {
+            ", disabled"
+        } else if config.topology.layers_for(&device).is_empty() {
+            ", not bound to an enabled layer"
+        } else {
+            ""
+        };
         println!(
             "webhook {:?} ({}{state}): {}{WEBHOOK_PREFIX}{}",
             webhook.name,
@@ -234,22 +243,46 @@ fn reload(hub: &Hub, path: &Path, args: &Args) {
     let config = match load_config(path, args) {
         Ok(config) => config,
         Err(errors) => {
-            error!("configuration rejected; the old one stays in force:\n{errors}");
+            hub.count_rejected_reload();
+            for error in errors.errors() {
+                error!("configuration rejected, the old one stays in force: {error}");
+            }
             return;
         }
     };
     for warning in &config.warnings {
         warn!("{warning}");
     }
+    let fingerprint = hub.tls_fingerprint();
     match hub.reload(config) {
         Ok(warnings) => {
             for warning in warnings {
                 warn!("{warning}");
             }
             info!("configuration reloaded");
+            let reloaded = hub.tls_fingerprint();
+            if reloaded != fingerprint {
+                info!(
+                    tls.fingerprint_sha256 = reloaded.as_deref().unwrap_or("none"),
+                    "new TLS certificate in use"
+                );
+            }
         }
-        Err(err) => {
-            error!(error = %format!("{err:#}"), "configuration rejected; the old one stays in force")
-        }
+        Err(err) => error!(
+            error = %error_chain(&err),
+            "configuration rejected, the old one stays in force"
+        ),
     }
+}
+
+/// Formats an error with all its causes, outermost first, separated by `: `.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

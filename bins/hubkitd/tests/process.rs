@@ -178,6 +178,12 @@ layer = "Webhooks"
         .await
         .expect("post");
     assert_eq!(status, 200, "invalid config replaced the old one");
+    let metrics = client.get("/metrics", &[]).await.expect("metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.contains("hubkit_config_reloads_total{outcome=\"rejected\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -317,7 +317,7 @@ fn json_response<T: Serialize>(value: &T) -> Response<ResponseBody> {
 }
 
 /// Columns of the CSV export, in order.
-const CSV_HEADER: [&str; 15] = [
+const CSV_HEADER: [&str; 17] = [
     "Cursor",
     "DataId",
     "Timestamp",
@@ -333,6 +333,8 @@ const CSV_HEADER: [&str; 15] = [
     "RemoteAddress",
     "Method",
     "ContentType",
+    "Query",
+    "Tls",
 ];
 
 fn csv_page(records: &[StoredRecord]) -> Result<Response<ResponseBody>, Problem> {
@@ -367,6 +369,8 @@ fn csv_page(records: &[StoredRecord]) -> Result<Response<ResponseBody>, Problem>
                 http.remote_address.clone(),
                 http.method.clone(),
                 http.content_type.clone().unwrap_or_default(),
+                http.query.clone().unwrap_or_default(),
+                http.tls.to_string(),
             ])
             .map_err(csv_failed)?;
     }

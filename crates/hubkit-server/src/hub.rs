@@ -84,7 +84,7 @@ pub struct Hub {
     config: ArcSwap<Config>,
     local_addr: SocketAddr,
     base_url: String,
-    fingerprint: Option<String>,
+    fingerprint: ArcSwapOption<String>,
     acceptor: Arc<ArcSwapOption<TlsAcceptor>>,
     connections: Arc<Semaphore>,
     max_connections: usize,
@@ -136,7 +136,11 @@ impl Hub {
             shutdown: shutdown_rx.clone(),
             tls: tls_setup.is_some(),
         });
-        let fingerprint = tls_setup.as_ref().map(|setup| setup.fingerprint.clone());
+        let fingerprint = ArcSwapOption::from(
+            tls_setup
+                .as_ref()
+                .map(|setup| Arc::new(setup.fingerprint.clone())),
+        );
         let acceptor = Arc::new(ArcSwapOption::from(
             tls_setup.map(|setup| Arc::new(TlsAcceptor::from(setup.config))),
         ));
@@ -181,8 +185,23 @@ impl Hub {
     }
 
     /// Returns the SHA-256 fingerprint of the served certificate, or `None` without TLS.
-    pub fn tls_fingerprint(&self) -> Option<&str> {
-        self.fingerprint.as_deref()
+    /// A reload in TLS mode `files` can change it.
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        self.fingerprint
+            .load_full()
+            .map(|fingerprint| (*fingerprint).clone())
+    }
+
+    /// Counts a reload whose file was rejected before it reached [`Hub::reload`], such as
+    /// one with a syntax error, so `/metrics` shows every rejected reload.
+    pub fn count_rejected_reload(&self) {
+        self.state
+            .metrics
+            .reloads
+            .get_or_create(&ReloadLabels {
+                outcome: "rejected",
+            })
+            .inc();
     }
 
     /// Returns the admin token.
@@ -223,23 +242,23 @@ impl Hub {
         result
     }
 
-    fn try_reload(&self, config: Config) -> Result<Vec<String>, ReloadError> {
+    fn try_reload(&self, mut config: Config) -> Result<Vec<String>, ReloadError> {
         let old = self.config.load_full();
         let warnings = restart_only_changes(&old, &config);
+        keep_restart_only_settings(&old, &mut config);
         let runtime = Runtime::from_config(&config, &self.base_url)?;
-        let tls_mode_kept = same_tls_mode(&old.server.tls, &config.server.tls);
-        let new_acceptor = match &config.server.tls {
-            TlsConfig::Files { .. } if tls_mode_kept => {
-                let setup =
-                    tls::setup(&config.server.tls, &old.server.data_dir, old.server.listen)?
-                        .map(|setup| Arc::new(TlsAcceptor::from(setup.config)));
-                Some(setup)
+        let new_tls = match &config.server.tls {
+            TlsConfig::Files { .. } => {
+                tls::setup(&config.server.tls, &old.server.data_dir, old.server.listen)?
             }
             _ => None,
         };
         // Everything that can fail has run; swap in the new generation.
-        if let Some(acceptor) = new_acceptor {
-            self.acceptor.store(acceptor);
+        if let Some(setup) = new_tls {
+            self.fingerprint
+                .store(Some(Arc::new(setup.fingerprint.clone())));
+            self.acceptor
+                .store(Some(Arc::new(TlsAcceptor::from(setup.config))));
         }
         self.state.runtime.store(Arc::new(runtime));
         self.config.store(Arc::new(config));
@@ -317,6 +336,24 @@ fn open_store(config: &Config, metrics: &Arc<Metrics>) -> Result<Store, StartErr
 
 fn same_tls_mode(old: &TlsConfig, new: &TlsConfig) -> bool {
     std::mem::discriminant(old) == std::mem::discriminant(new)
+}
+
+/// Puts the values in force back into the settings that only a restart can change, so
+/// [`Hub::config`] shows what is applied and the next reload compares against it.
+fn keep_restart_only_settings(old: &Config, new: &mut Config) {
+    let (old, new) = (&old.server, &mut new.server);
+    new.listen = old.listen;
+    new.data_dir = old.data_dir.clone();
+    new.store = old.store;
+    new.admin_token = old.admin_token.clone();
+    new.limits.max_connections = old.limits.max_connections;
+    new.limits.header_read_timeout = old.limits.header_read_timeout;
+    new.limits.idle_timeout = old.limits.idle_timeout;
+    new.limits.tls_handshake_timeout = old.limits.tls_handshake_timeout;
+    new.limits.shutdown_grace = old.limits.shutdown_grace;
+    if !same_tls_mode(&old.tls, &new.tls) {
+        new.tls = old.tls.clone();
+    }
 }
 
 /// Lists settings that changed but only take effect after a restart.

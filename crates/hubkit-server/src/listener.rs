@@ -41,7 +41,17 @@ pub(crate) async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut accept_errors: u64 = 0;
+    let mut full_logged = false;
     loop {
+        // Log once each time the limit is reached, not once per waiting client.
+        let full = connections.available_permits() == 0;
+        if full && !full_logged {
+            warn!(
+                "all connections allowed by server.limits.max_connections are open; \
+                 new clients wait until one closes"
+            );
+        }
+        full_logged = full;
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -155,7 +165,9 @@ async fn serve_http2<I>(
 }
 
 /// Runs a connection to its end, starting a graceful close when the hub shuts down or when
-/// no byte moved in either direction for `idle`.
+/// no byte moved in either direction for `idle`. A graceful close waits for the response in
+/// flight, which never ends for a live stream whose client stopped reading, so a connection
+/// still open `idle` after its close began is dropped.
 async fn drive<C>(
     connection: C,
     remote: SocketAddr,
@@ -168,6 +180,8 @@ async fn drive<C>(
 {
     tokio::pin!(connection);
     let mut closing = false;
+    let force_close = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(force_close);
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -179,11 +193,17 @@ async fn drive<C>(
             _ = shutdown.changed(), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
+                force_close.as_mut().reset(tokio::time::Instant::now() + idle);
             }
             _ = activity.idle_for(idle), if !closing => {
                 debug!(peer.addr = %remote, "closing idle connection");
                 closing = true;
                 connection.as_mut().graceful_shutdown();
+                force_close.as_mut().reset(tokio::time::Instant::now() + idle);
+            }
+            _ = &mut force_close, if closing => {
+                debug!(peer.addr = %remote, "dropping a connection that did not close in time");
+                return;
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Body;
 use hyper::body::Incoming;
 use tracing::debug;
@@ -46,10 +46,10 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
 }
 
 /// Largest request body read and discarded after an early HTTP/2 error response.
-const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Time allowed for that discarding.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Routes one request and counts it.
 pub(crate) async fn route(
@@ -87,12 +87,22 @@ pub(crate) async fn route(
 /// Reads and discards a small unread request body. When an HTTP/2 response ends before
 /// the request body, hyper resets the stream. Some clients (curl 7.88) then report a
 /// framing error instead of the response, so the rest of the body is read first.
-async fn drain(body: Incoming) {
+async fn drain(mut body: Incoming) {
     if body.is_end_stream() {
         return;
     }
-    let limited = Limited::new(body, DRAIN_LIMIT);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, limited.collect()).await;
+    let discard = async {
+        let mut read: u64 = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                read += data.len() as u64;
+            }
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
 }
 
 async fn dispatch(

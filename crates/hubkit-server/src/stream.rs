@@ -68,7 +68,17 @@ async fn run(
     // or below it were already sent or deliberately skipped.
     // With `since`, a new stream first replays the stored records from that time on.
     let mut position = match (last_event_id, filter.since) {
-        (Some(cursor), _) => catch_up(state, &filter, Some(cursor), sender).await?,
+        (Some(cursor), _) => {
+            // A cursor beyond the newest record (the store was replaced, say) would hide
+            // every new record, so the stream continues from the newest one instead.
+            let latest = latest_cursor(state).await;
+            let start = match latest {
+                Some(latest) if latest < cursor => Some(latest),
+                None => None,
+                Some(_) => Some(cursor),
+            };
+            catch_up(state, &filter, start, sender).await?
+        }
         (None, Some(_)) => catch_up(state, &filter, None, sender).await?,
         (None, None) => latest_cursor(state).await,
     };

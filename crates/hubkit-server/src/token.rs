@@ -75,6 +75,12 @@ pub enum TokenError {
         /// Characters found.
         length: usize,
     },
+    /// The environment variable contains a character that cannot travel in an HTTP header.
+    #[error(
+        "{ADMIN_TOKEN_ENV} contains a space, a control or a non-ASCII character; use only \
+         visible ASCII characters, because clients send the token in an HTTP header"
+    )]
+    EnvInvalidCharacter,
     /// The operating system's random source failed.
     #[error("failed to generate a random admin token: {0}")]
     Random(String),
@@ -97,6 +103,9 @@ impl AdminToken {
             let length = token.chars().count();
             if length < 32 {
                 return Err(TokenError::EnvTooShort { length });
+            }
+            if !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(TokenError::EnvInvalidCharacter);
             }
             return Ok(AdminToken::new(token, TokenSource::Environment));
         }
@@ -138,6 +147,7 @@ impl AdminToken {
 fn read_or_create(path: &Path) -> Result<String, TokenError> {
     match fs::read_to_string(path) {
         Ok(text) => {
+            warn_if_shared(path);
             let token = text.trim().to_owned();
             let length = token.chars().count();
             if length < 32 {
@@ -153,6 +163,22 @@ fn read_or_create(path: &Path) -> Result<String, TokenError> {
             path: path.to_owned(),
             source,
         }),
+    }
+}
+
+/// Warns when other users may read the token file.
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(metadata) = fs::metadata(path) else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{mode:o}"),
+            "admin token file is readable by other users; run chmod 600 on it"
+        );
     }
 }
 
@@ -181,6 +207,14 @@ mod tests {
             .expect("token");
         assert_eq!(token.source(), &TokenSource::Environment);
         assert!(token.matches(format!("{LONG}env").as_bytes()));
+    }
+
+    #[test]
+    fn non_ascii_env_token_is_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = format!("ü{LONG}");
+        let err = AdminToken::resolve(Some(token), None, dir.path()).expect_err("non-ascii");
+        assert!(matches!(err, TokenError::EnvInvalidCharacter));
     }
 
     #[test]

@@ -300,7 +300,10 @@ async fn read_body(
             StatusCode::BAD_REQUEST,
             "body-read-failed",
             "Bad Request",
-            format!("failed to read the request body: {err}"),
+            format!(
+                "failed to read the request body ({err}); the connection broke or the chunked \
+                 encoding is malformed, so send the body again"
+            ),
         )),
         Err(_) => Err(Problem::new(
             StatusCode::REQUEST_TIMEOUT,

@@ -386,6 +386,21 @@ async fn reload_reports_restart_only_settings() {
         warnings.iter().any(|w| w.contains("max_connections")),
         "{warnings:?}"
     );
+    // The value in force is still the old one, so the same file warns again.
+    let again = hub
+        .hub
+        .reload(parse(hub.dir.path(), &text))
+        .expect("reload");
+    assert!(
+        again.iter().any(|w| w.contains("max_connections")),
+        "{again:?}"
+    );
+    let original = config_text(hub.dir.path(), "", WEBHOOKS);
+    let back = hub
+        .hub
+        .reload(parse(hub.dir.path(), &original))
+        .expect("reload");
+    assert!(back.is_empty(), "{back:?}");
     hub.stop().await;
 }
 
@@ -443,12 +458,12 @@ layer = "Webhooks"
 #[tokio::test]
 async fn certificate_is_reused_across_restarts() {
     let hub = TestHub::start(WEBHOOKS).await;
-    let first = hub.hub.tls_fingerprint().expect("tls").to_owned();
+    let first = hub.hub.tls_fingerprint().expect("tls");
     let dir = hub.dir;
     hub.hub.shutdown(Duration::from_secs(5)).await;
     let text = config_text(dir.path(), "", WEBHOOKS);
     let again = TestHub::start_text(dir, &text).await;
-    assert_eq!(again.hub.tls_fingerprint(), Some(first.as_str()));
+    assert_eq!(again.hub.tls_fingerprint(), Some(first));
     again.stop().await;
 }
 
@@ -559,5 +574,26 @@ async fn data_files_are_private() {
     assert_eq!(mode(data.join("hubkit.db")), 0o600);
     assert_eq!(mode(data.join("hubkit.db-wal")), 0o600);
     assert_eq!(mode(data.join("tls/key.pem")), 0o600);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn stream_resumes_after_cursor_beyond_newest() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    post(&hub, "/webhook/urls/sensor-data", SAMPLE).await;
+    let (name, value) = admin();
+    let response = hub
+        .client
+        .open_stream(
+            "/api/v1/records/stream",
+            &[(name, &value), ("last-event-id", "99999")],
+        )
+        .await
+        .expect("stream");
+    let mut body = response.into_body();
+    let fresh = post(&hub, "/webhook/urls/sensor-data", SAMPLE).await;
+    let event = next_event(&mut body).await;
+    assert!(event.contains(&fresh), "{event}");
+    drop(body);
     hub.stop().await;
 }
