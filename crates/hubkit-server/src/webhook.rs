@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hubkit_decode::DecodeError;
 use hubkit_endpoints::{AuthCheck, Endpoint, PayloadFormat};
 use hubkit_model::{BoundLayer, DataId, DeviceRef, HttpTransport, Record, Transport};
@@ -115,14 +115,6 @@ async fn accept(
             hubkit_decode::check_json_media_type(content_type.as_deref())
                 .map_err(decode_problem)?;
             let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
-            let Some(body) = body.take() else {
-                return Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "body-read-failed",
-                    "Bad Request",
-                    "the request body was already consumed",
-                ));
-            };
             let bytes = read_body(&request.headers, body, limit, runtime).await?;
             body_query = request.uri.query().map(str::to_owned);
             hubkit_decode::decode_json(&bytes).map_err(decode_problem)?
@@ -267,9 +259,11 @@ async fn authorize(
     })
 }
 
+/// Reads the body into memory, enforcing `limit` while it streams. On a 413 the rest of the
+/// body stays in `body`, so the router can discard it for HTTP/2 clients.
 async fn read_body(
     headers: &HeaderMap,
-    body: Incoming,
+    body: &mut Option<Incoming>,
     limit: u64,
     runtime: &Runtime,
 ) -> Result<Bytes, Problem> {
@@ -291,20 +285,39 @@ async fn read_body(
     {
         return Err(too_large());
     }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let body = Limited::new(body, limit);
-    match tokio::time::timeout(runtime.body_read_timeout, body.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(err)) => Err(Problem::new(
+    let Some(incoming) = body.as_mut() else {
+        return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "body-read-failed",
             "Bad Request",
-            format!(
-                "failed to read the request body ({err}); the connection broke or the chunked \
-                 encoding is malformed, so send the body again"
-            ),
-        )),
+            "the request body was already consumed",
+        ));
+    };
+    let read = async {
+        let mut bytes = BytesMut::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|err| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "body-read-failed",
+                    "Bad Request",
+                    format!(
+                        "failed to read the request body ({err}); the connection broke or the \
+                         chunked encoding is malformed, so send the body again"
+                    ),
+                )
+            })?;
+            if let Some(data) = frame.data_ref() {
+                if (bytes.len() + data.len()) as u64 > limit {
+                    return Err(too_large());
+                }
+                bytes.extend_from_slice(data);
+            }
+        }
+        Ok(bytes.freeze())
+    };
+    match tokio::time::timeout(runtime.body_read_timeout, read).await {
+        Ok(result) => result,
         Err(_) => Err(Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             "body-timeout",
