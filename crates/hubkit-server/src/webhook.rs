@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use hubkit_decode::DecodeError;
 use hubkit_endpoints::{AuthCheck, Endpoint, PayloadFormat};
 use hubkit_model::{BoundLayer, DataId, DeviceRef, HttpTransport, Record, Transport};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use serde::Serialize;
 use tracing::{debug, error};
 
@@ -93,6 +93,7 @@ async fn accept(
     let mut body_query = None;
     let data = match webhook.format {
         PayloadFormat::QueryParams => {
+            reject_body(body)?;
             let query = request.uri.query().unwrap_or("");
             let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
             if query.len() as u64 > limit {
@@ -327,6 +328,21 @@ async fn read_body(
                 runtime.body_read_timeout.as_millis()
             ),
         )),
+    }
+}
+
+/// Rejects a body sent to a query-params webhook, whose data is the query string alone, so
+/// the body is not dropped without a word.
+fn reject_body(body: &Option<Incoming>) -> Result<(), Problem> {
+    match body {
+        Some(incoming) if !incoming.is_end_stream() => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "unexpected-body",
+            "Bad Request",
+            "this webhook has payload format query-params and reads only the query string, \
+             but the request has a body; send the data as query parameters without a body",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -845,3 +845,25 @@ async fn idle_connection_is_closed() {
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn query_webhook_rejects_body() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let response = hub
+        .client
+        .send(
+            Method::GET,
+            "/webhook/urls/sensor-data-query?temperature=25.5",
+            &[("content-type", "application/json")],
+            SAMPLE,
+        )
+        .await
+        .expect("request");
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["type"],
+        "urn:hubkit:problem:unexpected-body"
+    );
+    assert_eq!(hub.stored_rows(), 0);
+    hub.stop().await;
+}
