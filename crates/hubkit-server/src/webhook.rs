@@ -295,6 +295,8 @@ async fn read_body(
         ));
     };
     let read = async {
+        // Most bodies arrive in one frame, whose bytes are kept without a copy.
+        let mut first: Option<Bytes> = None;
         let mut bytes = BytesMut::new();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|err| {
@@ -308,14 +310,24 @@ async fn read_body(
                     ),
                 )
             })?;
-            if let Some(data) = frame.data_ref() {
-                if (bytes.len() + data.len()) as u64 > limit {
-                    return Err(too_large());
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let read = first.as_ref().map_or(0, Bytes::len) + bytes.len();
+            if (read + data.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            match first.take() {
+                None if bytes.is_empty() => first = Some(data),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        bytes.extend_from_slice(&earlier);
+                    }
+                    bytes.extend_from_slice(&data);
                 }
-                bytes.extend_from_slice(data);
             }
         }
-        Ok(bytes.freeze())
+        Ok(first.unwrap_or_else(|| bytes.freeze()))
     };
     match tokio::time::timeout(runtime.body_read_timeout, read).await {
         Ok(result) => result,
