@@ -32,11 +32,14 @@ pub(crate) async fn open(
     filter: RecordQuery,
     last_event_id: Option<Cursor>,
 ) -> Response<ResponseBody> {
-    // Subscribe before reading the store, so nothing committed in between is missed.
+    // Subscribe before reading the store, so nothing committed in between is missed. The
+    // newest cursor is read before the response is sent: a record committed after the
+    // client has its response is above it and reaches the client.
     let live = state.store.subscribe();
+    let latest = latest_cursor(&state).await;
     let (sender, receiver) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        if let Err(reason) = run(&state, filter, last_event_id, live, &sender).await {
+        if let Err(reason) = run(&state, filter, last_event_id, latest, live, &sender).await {
             debug!(reason, "record stream ended");
         }
     });
@@ -59,6 +62,7 @@ async fn run(
     state: &AppState,
     filter: RecordQuery,
     last_event_id: Option<Cursor>,
+    latest: Option<Cursor>,
     mut live: broadcast::Receiver<Arc<StoredRecord>>,
     sender: &mpsc::Sender<Bytes>,
 ) -> Result<(), &'static str> {
@@ -71,7 +75,6 @@ async fn run(
         (Some(cursor), _) => {
             // A cursor beyond the newest record (the store was replaced, say) would hide
             // every new record, so the stream continues from the newest one instead.
-            let latest = latest_cursor(state).await;
             let start = match latest {
                 Some(latest) if latest < cursor => Some(latest),
                 None => None,
@@ -80,7 +83,7 @@ async fn run(
             catch_up(state, &filter, start, sender).await?
         }
         (None, Some(_)) => catch_up(state, &filter, None, sender).await?,
-        (None, None) => latest_cursor(state).await,
+        (None, None) => latest,
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
