@@ -597,3 +597,45 @@ async fn stream_resumes_after_cursor_beyond_newest() {
     drop(body);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn stalled_stream_reader_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_text(
+        dir.path(),
+        "[server.limits]\nidle_timeout_ms = 300\n",
+        WEBHOOKS,
+    );
+    let hub = TestHub::start_text(dir, &text).await;
+    let request = format!(
+        "GET /api/v1/records/stream HTTP/1.1\r\nhost: localhost\r\n\
+         authorization: Bearer {}\r\n\r\n",
+        common::TOKEN
+    );
+    let mut stream = hub
+        .client
+        .open_raw(request.as_bytes(), 4096)
+        .await
+        .expect("stream");
+    // Fill the socket buffers while the client reads nothing.
+    let padding = format!("{{\"pad\": \"{}\"}}", "x".repeat(8000));
+    for _ in 0..200 {
+        post(&hub, "/webhook/urls/sensor-data", &padding).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A dropped connection ends in EOF or a reset once the buffered bytes are read; a live
+    // one would keep the read waiting for the next heartbeat.
+    let mut buffer = vec![0u8; 64 * 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the stalled stream was not dropped");
+    hub.stop().await;
+}

@@ -98,6 +98,23 @@ impl HttpsClient {
         Ok(self.connector.connect(name, tcp).await?)
     }
 
+    /// Opens a TLS connection whose socket receive buffer is `receive_buffer` bytes, writes
+    /// `raw` and returns the stream unread, so a test can play a client that stops reading.
+    pub async fn open_raw(
+        &self,
+        raw: &[u8],
+        receive_buffer: u32,
+    ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(receive_buffer)?;
+        let tcp = socket.connect(self.address).await?;
+        let name = ServerName::try_from("localhost")?;
+        let mut stream = self.connector.connect(name, tcp).await?;
+        stream.write_all(raw).await?;
+        stream.flush().await?;
+        Ok(stream)
+    }
+
     /// Sends one request on a new connection and reads the whole response.
     pub async fn send(
         &self,
