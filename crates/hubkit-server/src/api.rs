@@ -44,6 +44,15 @@ pub(crate) async fn handle(
 }
 
 fn check_admin(state: &AppState, request: &Parts) -> Result<(), Problem> {
+    if request
+        .headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .count()
+        > 1
+    {
+        return Err(crate::webhook::duplicate_authorization());
+    }
     let Some(value) = request.headers.get(header::AUTHORIZATION) else {
         return Err(Problem::admin_unauthorized(
             "the Authorization header is missing",

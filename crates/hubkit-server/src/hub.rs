@@ -21,6 +21,11 @@ use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime};
 use crate::tls;
 use crate::token::{AdminToken, TokenError};
 
+/// Committed records the live stream channel keeps for its slowest reader. A stream that
+/// falls further behind catches up from the store, so the number only bounds memory: a
+/// client that stops reading pins at most this many records (each up to the body limit).
+const LIVE_RECORDS: usize = 64;
+
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "hubkit.db";
 
@@ -244,7 +249,14 @@ impl Hub {
 
     fn try_reload(&self, mut config: Config) -> Result<Vec<String>, ReloadError> {
         let old = self.config.load_full();
-        let warnings = restart_only_changes(&old, &config);
+        let mut warnings = restart_only_changes(&old, &config);
+        if config.webhooks.is_empty() && !old.webhooks.is_empty() {
+            warnings.push(format!(
+                "the new configuration defines no webhooks, so all {} webhook URLs now answer \
+                 404; check that the file was not truncated",
+                old.webhooks.len()
+            ));
+        }
         keep_restart_only_settings(&old, &mut config);
         let runtime = Runtime::from_config(&config, &self.base_url)?;
         let new_tls = match &config.server.tls {
@@ -316,6 +328,7 @@ fn open_store(config: &Config, metrics: &Arc<Metrics>) -> Result<Store, StartErr
             Synchronous::Normal => hubkit_store::Synchronous::Normal,
         },
         commit_observer: Some(Arc::new(observer)),
+        broadcast_capacity: LIVE_RECORDS,
         ..StoreOptions::default()
     };
     let path = config.server.data_dir.join(DATABASE_FILE);

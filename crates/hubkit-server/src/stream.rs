@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hubkit_store::{Cursor, MAX_PAGE, Order, RecordQuery, StoredRecord};
 use hyper::body::Frame;
 use tokio::sync::{broadcast, mpsc};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::api::ListedRecord;
 use crate::body::ResponseBody;
@@ -37,7 +37,8 @@ pub(crate) async fn open(
     // client has its response is above it and reaches the client.
     let live = state.store.subscribe();
     let latest = latest_cursor(&state).await;
-    let (sender, receiver) = mpsc::channel::<Bytes>(64);
+    // A few events in flight are enough; a slow client makes the task wait, not buffer.
+    let (sender, receiver) = mpsc::channel::<Bytes>(8);
     tokio::spawn(async move {
         if let Err(reason) = run(&state, filter, last_event_id, latest, live, &sender).await {
             debug!(reason, "record stream ended");
@@ -100,7 +101,7 @@ async fn run(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    warn!(skipped, "record stream client is slow; catching up from the store");
+                    debug!(skipped, "record stream client is behind; catching up from the store");
                     position = catch_up(state, &filter, position, sender).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err("store closed"),

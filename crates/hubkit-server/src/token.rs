@@ -101,11 +101,11 @@ impl AdminToken {
     ) -> Result<AdminToken, TokenError> {
         if let Some(token) = env_value.filter(|t| !t.is_empty()) {
             let length = token.chars().count();
-            if length < 32 {
-                return Err(TokenError::EnvTooShort { length });
-            }
             if !token.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(TokenError::EnvInvalidCharacter);
+            }
+            if length < 32 {
+                return Err(TokenError::EnvTooShort { length });
             }
             return Ok(AdminToken::new(token, TokenSource::Environment));
         }
@@ -212,9 +212,10 @@ mod tests {
     #[test]
     fn non_ascii_env_token_is_rejected() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let token = format!("ü{LONG}");
-        let err = AdminToken::resolve(Some(token), None, dir.path()).expect_err("non-ascii");
-        assert!(matches!(err, TokenError::EnvInvalidCharacter));
+        for token in [format!("ü{LONG}"), "ü-short".to_owned()] {
+            let err = AdminToken::resolve(Some(token), None, dir.path()).expect_err("non-ascii");
+            assert!(matches!(err, TokenError::EnvInvalidCharacter), "{err}");
+        }
     }
 
     #[test]

@@ -217,6 +217,9 @@ async fn authorize(
     endpoint: &Arc<Endpoint>,
     headers: &HeaderMap,
 ) -> Result<(), Problem> {
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Err(duplicate_authorization());
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
@@ -341,6 +344,17 @@ async fn read_body(
             ),
         )),
     }
+}
+
+/// 400 for a request with more than one `Authorization` header: a proxy may have checked
+/// another one than hubkitd would.
+pub(crate) fn duplicate_authorization() -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "duplicate-authorization",
+        "Bad Request",
+        "the request has more than one Authorization header; send exactly one",
+    )
 }
 
 /// Rejects a body sent to a query-params webhook, whose data is the query string alone, so

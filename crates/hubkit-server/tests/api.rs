@@ -639,3 +639,18 @@ async fn stalled_stream_reader_is_dropped() {
     assert!(closed.is_ok(), "the stalled stream was not dropped");
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn reload_without_webhooks_warns() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let empty = config_text(hub.dir.path(), "", "");
+    let warnings = hub
+        .hub
+        .reload(parse(hub.dir.path(), &empty))
+        .expect("reload");
+    assert!(
+        warnings.iter().any(|w| w.contains("defines no webhooks")),
+        "{warnings:?}"
+    );
+    hub.stop().await;
+}

@@ -867,3 +867,32 @@ async fn query_webhook_rejects_body() {
     assert_eq!(hub.stored_rows(), 0);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn duplicate_authorization_is_rejected() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let good = basic("username:password");
+    let bad = basic("foo:barbazqux");
+    for path in ["/webhook/urls/sensor-data-basic", "/api/v1/records"] {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             authorization: {good}\r\nauthorization: {bad}\r\n\
+             content-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        let raw = if path.starts_with("/api") {
+            raw.replacen("POST", "GET", 1)
+        } else {
+            raw
+        };
+        let reply = hub
+            .client
+            .send_raw(raw.as_bytes(), Duration::from_secs(2))
+            .await
+            .expect("raw request");
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.starts_with("HTTP/1.1 400"), "{path}: {reply}");
+        assert!(reply.contains("duplicate-authorization"), "{path}: {reply}");
+    }
+    assert_eq!(hub.stored_rows(), 0);
+    hub.stop().await;
+}
