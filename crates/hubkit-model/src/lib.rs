@@ -1,7 +1,7 @@
 //! The data model of hubkit: areas, layers, bindings of devices to layers, and the
 //! [`Record`] that every transport produces.
 //!
-//! An [`Area`] is a place. It holds [`Layer`]s, and each layer groups the data of one
+//! An [`Area`] is a place. It contains [`Layer`]s, and each layer groups the data of one
 //! kind of device. A device (for now a webhook) records nothing until a [`Binding`]
 //! attaches it to a layer and the binding is enabled. The [`Topology`] answers which
 //! layers a device's data goes to.

@@ -34,7 +34,7 @@ pub struct Record {
         deserialize_with = "deserialize_timestamp"
     )]
     pub timestamp: DateTime<Utc>,
-    /// How the data arrived.
+    /// Transport facts of the request that carried the data.
     pub transport: Transport,
 }
 

@@ -1,7 +1,7 @@
 //! The HTTPS server of hubkitd. It composes the other hubkit crates: requests to
 //! `/webhook/urls/<custom path>` are matched by the endpoint registry
 //! (`hubkit-endpoints`), decoded (`hubkit-decode`), bound to layers by the topology
-//! (`hubkit-model`) and committed to the store (`hubkit-store`) before the answer is sent.
+//! (`hubkit-model`) and committed to the store (`hubkit-store`) before the response is sent.
 //!
 //! [`Hub`] is the entry point: [`Hub::start`] takes a validated [`hubkit_config::Config`],
 //! sets up TLS ([`tls`]), the admin token ([`AdminToken`]) and the listener, and serves:
@@ -11,7 +11,7 @@
 //!   API, behind `Authorization: Bearer <admin token>`;
 //! - `GET /healthz` and `GET /metrics` (Prometheus text), without authentication.
 //!
-//! Every error answer is an RFC 9457 problem ([`Problem`]). [`Hub::reload`] swaps in a new
+//! Every error response is an RFC 9457 problem ([`Problem`]). [`Hub::reload`] swaps in a new
 //! configuration while requests in flight finish on the old one, and [`Hub::shutdown`]
 //! drains connections and closes the store. Process concerns (arguments, signals, logging
 //! set-up) are left to the `hubkitd` binary.

@@ -40,13 +40,13 @@ pub enum TlsError {
         #[source]
         source: io::Error,
     },
-    /// A PEM file does not contain what it must.
-    #[error("{path} is not a valid PEM {what}: {reason}")]
+    /// A PEM file does not contain the expected certificate chain or key.
+    #[error("{path} is not a valid PEM {kind}: {reason}")]
     Pem {
         /// The file.
         path: PathBuf,
         /// `certificate chain` or `private key`.
-        what: &'static str,
+        kind: &'static str,
         /// The reason.
         reason: String,
     },
@@ -193,7 +193,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     })?;
     let pem_err = |reason: String| TlsError::Pem {
         path: path.to_owned(),
-        what: "certificate chain",
+        kind: "certificate chain",
         reason,
     };
     let chain = CertificateDer::pem_slice_iter(&bytes)
@@ -212,7 +212,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|err| TlsError::Pem {
         path: path.to_owned(),
-        what: "private key",
+        kind: "private key",
         reason: err.to_string(),
     })
 }
