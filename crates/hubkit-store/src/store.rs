@@ -147,7 +147,10 @@ impl Store {
             .send(request)
             .await
             .map_err(|_| StoreError::Closed)?;
-        response.await.map_err(|_| StoreError::Closed)?
+        let done = response.await.map_err(|_| StoreError::Closed)?;
+        // Free the records here, on the thread that allocated them.
+        drop(done.records);
+        done.reply
     }
 
     /// Returns a receiver of every record committed from now on, in commit order.

@@ -14,13 +14,22 @@ use crate::codec::{EncodedRecord, INSERT_SQL, insert_row};
 use crate::options::{CommitObserver, CommitStats};
 use crate::{Cursor, StoreError, StoredRecord};
 
-/// Result sent back to one `insert` call.
+/// Result of one `insert` call.
 pub(crate) type Reply = Result<Vec<Cursor>, StoreError>;
+
+/// What the writer sends back to one `insert` call.
+pub(crate) struct Done {
+    pub(crate) reply: Reply,
+    /// The request's records, unless they went to subscribers. They travel back so the
+    /// caller's thread frees them: memory freed on the thread that allocated it is
+    /// cheaper to reuse, which measurably raised webhook throughput.
+    pub(crate) records: Vec<EncodedRecord>,
+}
 
 /// Records of one `insert` call, which are committed together.
 pub(crate) struct WriteRequest {
     pub(crate) records: Vec<EncodedRecord>,
-    pub(crate) reply: oneshot::Sender<Reply>,
+    pub(crate) reply: oneshot::Sender<Done>,
 }
 
 /// Message to the writer thread.
@@ -181,8 +190,12 @@ impl Writer {
             self.observe(&stats);
         }
         for (request, reply) in batch.into_iter().zip(replies) {
+            let done = Done {
+                reply,
+                records: request.records,
+            };
             // A failed send means the caller dropped its future, which does not undo a write.
-            let _ = request.reply.send(reply);
+            let _ = request.reply.send(done);
         }
     }
 
@@ -305,26 +318,45 @@ fn write_batch(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Reply> {
 }
 
 /// Writes every request of the batch in one transaction and returns their cursors.
+///
+/// `BEGIN` and `COMMIT` run as cached statements rather than through
+/// [`Connection::transaction_with_behavior`], which parses both anew for every batch.
 fn write_together(
     conn: &mut Connection,
     batch: &[WriteRequest],
 ) -> Result<Vec<Vec<Cursor>>, BatchError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(BatchError::Transaction)?;
-    let mut all = Vec::with_capacity(batch.len());
-    {
-        let mut statement = tx
-            .prepare_cached(INSERT_SQL)
-            .map_err(BatchError::Transaction)?;
-        for request in batch {
-            let cursors = insert_all(&mut statement, &request.records)
-                .map_err(|(record, source)| BatchError::Insert { record, source })?;
-            all.push(cursors);
+    run_cached(conn, "BEGIN IMMEDIATE").map_err(BatchError::Transaction)?;
+    let written = insert_batch(conn, batch).and_then(|all| {
+        run_cached(conn, "COMMIT")
+            .map(|()| all)
+            .map_err(BatchError::Transaction)
+    });
+    if written.is_err() && !conn.is_autocommit() {
+        // SQLite may already have rolled back after an I/O error; otherwise undo here.
+        if let Err(err) = conn.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %err, "failed to roll back a failed batch");
         }
     }
-    tx.commit().map_err(BatchError::Transaction)?;
+    written
+}
+
+/// Inserts every request of the batch into the open transaction.
+fn insert_batch(conn: &Connection, batch: &[WriteRequest]) -> Result<Vec<Vec<Cursor>>, BatchError> {
+    let mut statement = conn
+        .prepare_cached(INSERT_SQL)
+        .map_err(BatchError::Transaction)?;
+    let mut all = Vec::with_capacity(batch.len());
+    for request in batch {
+        let cursors = insert_all(&mut statement, &request.records)
+            .map_err(|(record, source)| BatchError::Insert { record, source })?;
+        all.push(cursors);
+    }
     Ok(all)
+}
+
+/// Runs a statement without parameters or rows through the statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Writes the batch in one transaction with a savepoint per request, so a request whose
