@@ -19,7 +19,9 @@ pub fn derive_uuid(kind: &str, name: &str) -> Uuid {
 
 /// Identifier of one stored record: 32 lowercase hex digits without dashes, as in Gravio.
 ///
-/// New ids are UUIDv7, so they sort by creation time.
+/// New ids are UUIDv7, so they sort by creation time. The ids one process makes are
+/// strictly increasing, so they never repeat; ids of different processes differ in
+/// their random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DataId(Uuid);
 

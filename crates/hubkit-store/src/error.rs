@@ -96,13 +96,6 @@ pub enum StoreError {
         source: serde_json::Error,
     },
 
-    /// A record with the same `DataId` is already stored.
-    #[error("record {data_id} is already stored; every DataId must be unique")]
-    DuplicateDataId {
-        /// The repeated id.
-        data_id: DataId,
-    },
-
     /// Writing a batch failed, so none of its records were stored. The writer goes on
     /// with the next batch.
     #[error("failed to write {records} records to the database")]

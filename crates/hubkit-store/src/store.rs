@@ -123,12 +123,15 @@ impl Store {
     /// [`Synchronous::Full`](crate::Synchronous::Full) the records are on disk. Dropping
     /// the future after the request was queued does not cancel the write.
     ///
+    /// The store does not check that `DataId`s are unique: a unique index would add a
+    /// page write to most commits. [`DataId::new`](hubkit_model::DataId::new) makes
+    /// unique ids; a caller that brings its own must keep them unique.
+    ///
     /// # Errors
     ///
     /// [`StoreError::TimestampOutOfRange`] or [`StoreError::Encode`] for a record that
-    /// cannot be stored (nothing is written), [`StoreError::DuplicateDataId`] when a
-    /// `DataId` is already stored, [`StoreError::Write`] when the transaction failed,
-    /// and [`StoreError::Closed`] after [`close`](Store::close).
+    /// cannot be stored (nothing is written), [`StoreError::Write`] when the
+    /// transaction failed, and [`StoreError::Closed`] after [`close`](Store::close).
     pub async fn insert(&self, records: Vec<Record>) -> Result<Vec<Cursor>, StoreError> {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
@@ -187,7 +190,7 @@ impl Store {
     pub fn record_count(&self) -> Result<u64, StoreError> {
         self.inner.with_reader(|conn| {
             let count: i64 = conn
-                .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+                .query_row("SELECT count(*) FROM record_data", [], |row| row.get(0))
                 .map_err(|source| StoreError::Read { source })?;
             Ok(count.unsigned_abs())
         })

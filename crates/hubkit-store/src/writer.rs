@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Statement, TransactionBehavior, ffi};
+use rusqlite::{Connection, Statement, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::codec::{EncodedRecord, INSERT_SQL, insert_row};
+use crate::codec::{EncodedRecord, INSERT_SQL, SourceCache, insert_row};
 use crate::options::{CommitObserver, CommitStats};
 use crate::{Cursor, StoreError, StoredRecord};
 
@@ -53,11 +53,7 @@ enum Next {
 /// Failure of a whole-batch transaction.
 enum BatchError {
     /// An `INSERT` failed; the transaction was rolled back.
-    Insert {
-        /// Index of the failed record within its request.
-        record: usize,
-        source: rusqlite::Error,
-    },
+    Insert(rusqlite::Error),
     /// `BEGIN`, statement preparation or `COMMIT` failed.
     Transaction(rusqlite::Error),
 }
@@ -73,6 +69,7 @@ pub(crate) struct Writer {
     carry: Option<WriteRequest>,
     shutdown_acks: Vec<oneshot::Sender<()>>,
     failures: FailureLog,
+    sources: SourceCache,
 }
 
 impl Writer {
@@ -95,6 +92,7 @@ impl Writer {
             carry: None,
             shutdown_acks: Vec::new(),
             failures: FailureLog::default(),
+            sources: SourceCache::default(),
         }
     }
 
@@ -183,7 +181,7 @@ impl Writer {
     /// Writes one batch, publishes what was committed and sends every request its reply.
     fn write(&mut self, mut batch: Vec<WriteRequest>, records: usize) {
         let started = Instant::now();
-        let replies = write_batch(&mut self.conn, &batch);
+        let replies = write_batch(&mut self.conn, &mut self.sources, &batch);
         let stats = self.publish(&mut batch, &replies, started.elapsed());
         self.log_failures(&replies, records);
         if stats.requests > 0 {
@@ -248,13 +246,6 @@ impl Writer {
         let mut write_error = None;
         for reply in replies {
             match reply {
-                Err(StoreError::DuplicateDataId { data_id }) => {
-                    tracing::debug!(
-                        store.path = %self.path.display(),
-                        record.data_id = %data_id,
-                        "rejected duplicate record"
-                    );
-                }
                 Err(StoreError::Write { source, .. }) => write_error = Some(Arc::clone(source)),
                 _ => {}
             }
@@ -303,14 +294,25 @@ struct FailureLog {
 /// The fast path writes every request in one transaction. When an `INSERT` fails and
 /// the batch contains several requests, the batch is written again with one savepoint per
 /// request, so only the request that failed gets the error.
-fn write_batch(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Reply> {
-    match write_together(conn, batch) {
+fn write_batch(
+    conn: &mut Connection,
+    sources: &mut SourceCache,
+    batch: &[WriteRequest],
+) -> Vec<Reply> {
+    let written = write_together(conn, sources, batch);
+    if written.is_err() {
+        // The rollback may have removed `sources` rows that the cache holds.
+        sources.clear();
+    }
+    match written {
         Ok(cursors) => cursors.into_iter().map(Ok).collect(),
-        Err(BatchError::Insert { .. }) if batch.len() > 1 => {
-            write_separately(conn, batch).unwrap_or_else(|err| fail_all(batch, err))
-        }
-        Err(BatchError::Insert { record, source }) => match batch.first() {
-            Some(request) => vec![Err(request_error(request, record, source))],
+        Err(BatchError::Insert(_)) if batch.len() > 1 => write_separately(conn, sources, batch)
+            .unwrap_or_else(|err| {
+                sources.clear();
+                fail_all(batch, err)
+            }),
+        Err(BatchError::Insert(source)) => match batch.first() {
+            Some(request) => vec![Err(request_error(request, source))],
             None => Vec::new(),
         },
         Err(BatchError::Transaction(err)) => fail_all(batch, err),
@@ -323,10 +325,11 @@ fn write_batch(conn: &mut Connection, batch: &[WriteRequest]) -> Vec<Reply> {
 /// [`Connection::transaction_with_behavior`], which parses both anew for every batch.
 fn write_together(
     conn: &mut Connection,
+    sources: &mut SourceCache,
     batch: &[WriteRequest],
 ) -> Result<Vec<Vec<Cursor>>, BatchError> {
     run_cached(conn, "BEGIN IMMEDIATE").map_err(BatchError::Transaction)?;
-    let written = insert_batch(conn, batch).and_then(|all| {
+    let written = insert_batch(conn, sources, batch).and_then(|all| {
         run_cached(conn, "COMMIT")
             .map(|()| all)
             .map_err(BatchError::Transaction)
@@ -341,14 +344,18 @@ fn write_together(
 }
 
 /// Inserts every request of the batch into the open transaction.
-fn insert_batch(conn: &Connection, batch: &[WriteRequest]) -> Result<Vec<Vec<Cursor>>, BatchError> {
+fn insert_batch(
+    conn: &Connection,
+    sources: &mut SourceCache,
+    batch: &[WriteRequest],
+) -> Result<Vec<Vec<Cursor>>, BatchError> {
     let mut statement = conn
         .prepare_cached(INSERT_SQL)
         .map_err(BatchError::Transaction)?;
     let mut all = Vec::with_capacity(batch.len());
     for request in batch {
-        let cursors = insert_all(&mut statement, &request.records)
-            .map_err(|(record, source)| BatchError::Insert { record, source })?;
+        let cursors = insert_all(conn, sources, &mut statement, &request.records)
+            .map_err(BatchError::Insert)?;
         all.push(cursors);
     }
     Ok(all)
@@ -368,6 +375,7 @@ fn run_cached(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 /// or when SQLite rolled the whole transaction back after an I/O or disk full error.
 fn write_separately(
     conn: &mut Connection,
+    sources: &mut SourceCache,
     batch: &[WriteRequest],
 ) -> Result<Vec<Reply>, rusqlite::Error> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -376,17 +384,18 @@ fn write_separately(
         let savepoint = tx.savepoint()?;
         let inserted = {
             let mut statement = savepoint.prepare_cached(INSERT_SQL)?;
-            insert_all(&mut statement, &request.records)
+            insert_all(&savepoint, sources, &mut statement, &request.records)
         };
         match inserted {
             Ok(cursors) => {
                 savepoint.commit()?;
                 replies.push(Ok(cursors));
             }
-            Err((_, err)) if savepoint.is_autocommit() => return Err(err),
-            Err((record, err)) => {
+            Err(err) if savepoint.is_autocommit() => return Err(err),
+            Err(err) => {
+                sources.clear();
                 savepoint.finish()?;
-                replies.push(Err(request_error(request, record, err)));
+                replies.push(Err(request_error(request, err)));
             }
         }
     }
@@ -394,34 +403,27 @@ fn write_separately(
     Ok(replies)
 }
 
-/// Inserts the records of one request and returns their cursors, or the index of the
-/// record that failed with its error.
+/// Inserts the records of one request and returns their cursors.
 fn insert_all(
+    conn: &Connection,
+    sources: &mut SourceCache,
     statement: &mut Statement<'_>,
     records: &[EncodedRecord],
-) -> Result<Vec<Cursor>, (usize, rusqlite::Error)> {
+) -> Result<Vec<Cursor>, rusqlite::Error> {
     let mut cursors = Vec::with_capacity(records.len());
-    for (index, encoded) in records.iter().enumerate() {
-        let seq = insert_row(statement, encoded).map_err(|err| (index, err))?;
+    for encoded in records {
+        let source = sources.id(conn, &encoded.record)?;
+        let seq = insert_row(statement, encoded, source)?;
         cursors.push(Cursor::from_seq(seq));
     }
     Ok(cursors)
 }
 
-/// Converts the failure of record `record` of `request` into the caller's error.
-fn request_error(request: &WriteRequest, record: usize, source: rusqlite::Error) -> StoreError {
-    let unique_violation = source
-        .sqlite_error()
-        .is_some_and(|err| err.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE);
-    // `data_id` is the only UNIQUE column, so a unique violation names a duplicate.
-    match request.records.get(record) {
-        Some(encoded) if unique_violation => StoreError::DuplicateDataId {
-            data_id: encoded.record.data_id,
-        },
-        _ => StoreError::Write {
-            records: request.records.len(),
-            source: Arc::new(source),
-        },
+/// Converts the failure of one `INSERT` of `request` into the caller's error.
+fn request_error(request: &WriteRequest, source: rusqlite::Error) -> StoreError {
+    StoreError::Write {
+        records: request.records.len(),
+        source: Arc::new(source),
     }
 }
 

@@ -63,7 +63,7 @@ async fn record_round_trips_every_field() {
 }
 
 #[tokio::test]
-async fn timestamp_text_column_is_rfc3339_nanos() {
+async fn records_view_shows_timestamp_as_rfc3339_nanos() {
     let folder = tempdir();
     let store = open(&folder);
     store
@@ -81,11 +81,160 @@ async fn timestamp_text_column_is_rfc3339_nanos() {
 }
 
 #[tokio::test]
-async fn fresh_file_gets_user_version_1() {
+async fn records_view_floors_timestamps_before_1970() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let mut early = sample(0);
+    early.timestamp = DateTime::from_timestamp_nanos(-1_500_000_001);
+    store.insert(vec![early]).await.expect("insert succeeds");
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let text: String = conn
+        .query_row("SELECT timestamp FROM records", [], |row| row.get(0))
+        .expect("row exists");
+    assert_eq!(text, "1969-12-31T23:59:58.499999999Z");
+}
+
+#[tokio::test]
+async fn records_of_one_source_share_one_sources_row() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let renamed = {
+        let mut record = sample(2);
+        record.layer_name = "Renamed".into();
+        record
+    };
+    store
+        .insert(vec![sample(0), sample(1)])
+        .await
+        .expect("insert succeeds");
+    store
+        .insert(vec![renamed.clone(), sample(3)])
+        .await
+        .expect("insert succeeds");
+    store.close().await;
+
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let sources: i64 = conn
+        .query_row("SELECT count(*) FROM sources", [], |row| row.get(0))
+        .expect("count succeeds");
+    assert_eq!(sources, 2, "a renamed layer is a second source");
+    let reopened = open(&folder);
+    let page = reopened
+        .query(RecordQuery {
+            order: crate::Order::Asc,
+            ..RecordQuery::default()
+        })
+        .await
+        .expect("query succeeds");
+    let layers: Vec<&str> = page
+        .records
+        .iter()
+        .map(|stored| stored.record.layer_name.as_str())
+        .collect();
+    assert_eq!(layers, ["Webhooks", "Webhooks", "Renamed", "Webhooks"]);
+    reopened.close().await;
+}
+
+#[tokio::test]
+async fn source_added_by_a_failed_request_is_added_again() {
+    let folder = tempdir();
+    let store = open(&folder);
+    super::write::reject_marked_records(&store).await;
+    let mut new_source = sample(1);
+    new_source.area_name = "Warehouse".into();
+    // The marked record makes the whole request fail after the new source was added.
+    let err = store
+        .insert(vec![new_source.clone(), super::write::marked(2)])
+        .await
+        .expect_err("insert fails");
+    assert!(
+        matches!(err, StoreError::Write { .. }),
+        "unexpected error {err:?}"
+    );
+
+    let mut retried = new_source;
+    retried.data_id = hubkit_model::DataId::new();
+    store
+        .insert(vec![retried.clone()])
+        .await
+        .expect("insert succeeds");
+    let page = store
+        .query(RecordQuery {
+            area: Some("Warehouse".into()),
+            ..RecordQuery::default()
+        })
+        .await
+        .expect("query succeeds");
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(page.records[0].record, retried);
+    store.close().await;
+}
+
+#[test]
+fn version_1_file_migrates_with_its_records() {
+    let folder = tempdir();
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    conn.execute_batch(crate::schema::MIGRATIONS[0])
+        .expect("version 1 schema is created");
+    conn.pragma_update(None, "user_version", 1)
+        .expect("user_version is writable");
+    let rows = [
+        ("0190b1a2c3d4e5f60718293a4b5c6d7e", "Office", "Webhooks", 10),
+        ("0190b1a2c3d4e5f60718293a4b5c6d7f", "Lab", "Webhooks", 11),
+        ("0190b1a2c3d4e5f60718293a4b5c6d80", "Office", "Webhooks", 12),
+    ];
+    for (data_id, area, layer, seconds) in rows {
+        conn.execute(
+            "INSERT INTO records (data_id, area_id, area_name, layer_id, layer_name, \
+             kind_name, device_id, device_name, data_type, data, timestamp_ns, timestamp, \
+             transport) VALUES (?1, '05b7483c-acd5-5f4e-b230-8f0181f85445', ?2, \
+             'd01037a6-e80c-531e-a9a1-0b071f8423c6', ?3, 'Webhook-JSON', '2bd3d393b13a', \
+             'sensor-data', 'json', '{\"t\":1}', ?4, 'ignored', \
+             '{\"Protocol\":\"http\",\"RemoteAddress\":\"127.0.0.1:1\",\"Method\":\"POST\",\"Tls\":true}')",
+            rusqlite::params![data_id, area, layer, seconds * 1_000_000_000_i64],
+        )
+        .expect("version 1 row is inserted");
+    }
+    drop(conn);
+
+    let store = open(&folder);
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    assert_eq!(user_version(&conn), 2);
+    let sources: i64 = conn
+        .query_row("SELECT count(*) FROM sources", [], |row| row.get(0))
+        .expect("count succeeds");
+    assert_eq!(sources, 2);
+    let migrated: Vec<(i64, String, String, String)> = conn
+        .prepare("SELECT seq, data_id, area_name, timestamp FROM records ORDER BY seq")
+        .expect("statement prepares")
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("query runs")
+        .collect::<Result<_, _>>()
+        .expect("rows read");
+    let expected: Vec<(i64, String, String, String)> = rows
+        .iter()
+        .zip(1..)
+        .map(|((data_id, area, _, seconds), seq)| {
+            (
+                seq,
+                (*data_id).to_owned(),
+                (*area).to_owned(),
+                format!("1970-01-01T00:00:{seconds}.000000000Z"),
+            )
+        })
+        .collect();
+    assert_eq!(migrated, expected);
+    assert_eq!(store.record_count().expect("count succeeds"), 3);
+}
+
+#[tokio::test]
+async fn fresh_file_gets_user_version_2() {
     let folder = tempdir();
     open(&folder).close().await;
     let conn = Connection::open(db_path(&folder)).expect("database opens");
-    assert_eq!(user_version(&conn), 1);
+    assert_eq!(user_version(&conn), 2);
 }
 
 #[tokio::test]
@@ -116,7 +265,7 @@ async fn reopening_keeps_data() {
     assert!(next[0] > cursors[1], "cursors keep growing after reopening");
     reopened.close().await;
     let conn = Connection::open(db_path(&folder)).expect("database opens");
-    assert_eq!(user_version(&conn), 1);
+    assert_eq!(user_version(&conn), 2);
 }
 
 #[test]
@@ -138,12 +287,12 @@ fn unsupported_user_version_is_rejected() {
             } => Some((found, supported)),
             _ => None,
         };
-        assert_eq!(versions, Some((version, 1)), "unexpected error {err:?}");
+        assert_eq!(versions, Some((version, 2)), "unexpected error {err:?}");
         assert!(
             message.contains(&format!("schema version {version}")),
             "{message}"
         );
-        assert!(message.contains("versions 0 to 1"), "{message}");
+        assert!(message.contains("versions 0 to 2"), "{message}");
     }
 }
 

@@ -191,22 +191,14 @@ async fn subscriber_sees_commits_in_order() {
 }
 
 #[tokio::test]
-async fn duplicate_data_id_fails_alone() {
+async fn failed_insert_fails_alone() {
     let folder = tempdir();
     let store = open(&folder);
-    let existing = sample(0);
-    store
-        .insert(vec![existing.clone()])
-        .await
-        .expect("insert succeeds");
+    reject_marked_records(&store).await;
 
     // Queue three requests behind the blocked writer so they share one batch.
     let release = block_writer(&store).await;
-    let requests = [
-        vec![sample(1)],
-        vec![sample(2), existing.clone()],
-        vec![sample(3)],
-    ];
+    let requests = [vec![sample(1)], vec![sample(2), marked(3)], vec![sample(4)]];
     let tasks: Vec<_> = requests
         .into_iter()
         .map(|records| {
@@ -222,18 +214,39 @@ async fn duplicate_data_id_fails_alone() {
     }
 
     assert!(results[0].is_ok(), "first request: {:?}", results[0]);
-    let duplicate = match &results[1] {
-        Err(StoreError::DuplicateDataId { data_id }) => Some(*data_id),
+    let message = match &results[1] {
+        Err(StoreError::Write { records, source }) => Some((*records, source.to_string())),
         _ => None,
     };
     assert_eq!(
-        duplicate,
-        Some(existing.data_id),
+        message,
+        Some((2, "rejected by the test".to_owned())),
         "second request: {:?}",
         results[1]
     );
     assert!(results[2].is_ok(), "third request: {:?}", results[2]);
-    assert_eq!(store.record_count().expect("count succeeds"), 3);
+    assert_eq!(store.record_count().expect("count succeeds"), 2);
+}
+
+/// Makes the write connection reject every record made by [`marked`].
+pub(super) async fn reject_marked_records(store: &Store) {
+    store
+        .with_writer_connection(|conn| {
+            conn.execute_batch(
+                "CREATE TEMP TRIGGER reject_marked BEFORE INSERT ON record_data \
+                 WHEN NEW.data LIKE '%\"reject\"%' \
+                 BEGIN SELECT RAISE(ABORT, 'rejected by the test'); END;",
+            )
+            .expect("trigger is created");
+        })
+        .await;
+}
+
+/// Returns a record that [`reject_marked_records`] makes fail.
+pub(super) fn marked(offset: i64) -> Record {
+    let mut record = sample(offset);
+    record.data = serde_json::json!({"reject": true});
+    record
 }
 
 /// Returns a record too large for the free pages of a capped database.
