@@ -240,16 +240,12 @@ impl Writer {
         }
     }
 
-    /// Logs failed requests: rejected duplicates at debug level, write failures as
-    /// errors at most once per [`FAILURE_LOG_INTERVAL`].
+    /// Logs write failures as errors, at most once per [`FAILURE_LOG_INTERVAL`].
     fn log_failures(&mut self, replies: &[Reply], records: usize) {
-        let mut write_error = None;
-        for reply in replies {
-            match reply {
-                Err(StoreError::Write { source, .. }) => write_error = Some(Arc::clone(source)),
-                _ => {}
-            }
-        }
+        let write_error = replies.iter().rev().find_map(|reply| match reply {
+            Err(StoreError::Write { source, .. }) => Some(Arc::clone(source)),
+            _ => None,
+        });
         let Some(err) = write_error else {
             return;
         };
