@@ -95,12 +95,9 @@ impl Metrics {
     }
 
     /// Counts one request.
-    pub fn count_request(&self, endpoint: &str, status: u16) {
+    pub fn count_request(&self, endpoint: String, status: u16) {
         self.requests
-            .get_or_create(&RequestLabels {
-                endpoint: endpoint.to_owned(),
-                status,
-            })
+            .get_or_create(&RequestLabels { endpoint, status })
             .inc();
     }
 

@@ -26,11 +26,17 @@ use crate::webhook::{self, WEBHOOK_PREFIX};
 pub(crate) struct HubService {
     state: Arc<AppState>,
     remote: SocketAddr,
+    /// `remote` as text, formatted once per connection for the records it makes.
+    remote_text: Arc<str>,
 }
 
 impl HubService {
     pub(crate) fn new(state: Arc<AppState>, remote: SocketAddr) -> HubService {
-        HubService { state, remote }
+        HubService {
+            state,
+            remote,
+            remote_text: remote.to_string().into(),
+        }
     }
 }
 
@@ -40,8 +46,12 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let HubService { state, remote } = self.clone();
-        Box::pin(async move { Ok(route(&state, request, remote).await) })
+        let HubService {
+            state,
+            remote,
+            remote_text,
+        } = self.clone();
+        Box::pin(async move { Ok(route(&state, request, remote, &remote_text).await) })
     }
 }
 
@@ -56,11 +66,12 @@ pub(crate) async fn route(
     state: &Arc<AppState>,
     request: Request<Incoming>,
     remote: SocketAddr,
+    remote_text: &str,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let mut body = Some(body);
-    let (mut response, endpoint) = dispatch(state, &parts, &mut body, remote).await;
+    let (mut response, endpoint) = dispatch(state, &parts, &mut body, remote_text).await;
     let status = response.status();
     if let Some(body) = body
         && parts.version == Version::HTTP_2
@@ -72,7 +83,6 @@ pub(crate) async fn route(
         // HTTP/2 forbids a body in the response to HEAD, and HTTP/1.1 clients ignore it.
         *response.body_mut() = full(Bytes::new());
     }
-    state.metrics.count_request(&endpoint, status.as_u16());
     debug!(
         peer.addr = %remote,
         http.method = %parts.method,
@@ -81,6 +91,7 @@ pub(crate) async fn route(
         elapsed_us = started.elapsed().as_micros() as u64,
         "request"
     );
+    state.metrics.count_request(endpoint, status.as_u16());
     response
 }
 
@@ -109,7 +120,7 @@ async fn dispatch(
     state: &Arc<AppState>,
     request: &Parts,
     body: &mut Option<Incoming>,
-    remote: SocketAddr,
+    remote: &str,
 ) -> (Response<ResponseBody>, String) {
     let path = request.uri.path();
     if let Some(custom_path) = path.strip_prefix(WEBHOOK_PREFIX) {

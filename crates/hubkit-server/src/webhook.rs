@@ -1,6 +1,5 @@
 //! `GET|POST /webhook/urls/<custom path>`: authenticate, read, decode, bind and store.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -42,7 +41,7 @@ pub(crate) async fn handle(
     state: &AppState,
     request: &Parts,
     body: &mut Option<Incoming>,
-    remote: SocketAddr,
+    remote: &str,
     custom_path: &str,
 ) -> (Response<ResponseBody>, String) {
     let runtime = state.runtime.load_full();
@@ -63,7 +62,7 @@ async fn accept(
     endpoint: &Arc<Endpoint>,
     request: &Parts,
     body: &mut Option<Incoming>,
-    remote: SocketAddr,
+    remote: &str,
 ) -> Result<Response<ResponseBody>, Problem> {
     let webhook = endpoint.webhook();
     if !webhook.enabled {
@@ -123,7 +122,7 @@ async fn accept(
     };
 
     let transport = Transport::Http(HttpTransport {
-        remote_address: remote.to_string(),
+        remote_address: remote.to_owned(),
         method,
         content_type,
         query: body_query,
