@@ -331,7 +331,7 @@ async fn writer_pragmas_follow_options() {
             ..StoreOptions::default()
         };
         let store = Store::open(&db_path(&folder), options).expect("store opens");
-        let (actual, busy_timeout, mode) = store
+        let (actual, busy_timeout, mode, autocheckpoint, size_limit) = store
             .with_writer_connection(|conn| {
                 let read = |name: &str| -> String {
                     conn.pragma_query_value(None, name, |row| {
@@ -348,6 +348,8 @@ async fn writer_pragmas_follow_options() {
                     read("synchronous"),
                     read("busy_timeout"),
                     read("journal_mode"),
+                    read("wal_autocheckpoint"),
+                    read("journal_size_limit"),
                 )
             })
             .await;
@@ -358,6 +360,8 @@ async fn writer_pragmas_follow_options() {
         );
         assert_eq!(busy_timeout, "5000");
         assert_eq!(mode, "wal");
+        assert_eq!(autocheckpoint, "4000");
+        assert_eq!(size_limit, (64 * 1024 * 1024).to_string());
         store.close().await;
     }
 }
