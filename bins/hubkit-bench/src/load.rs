@@ -150,6 +150,18 @@ impl LoadReport {
         })
     }
 
+    /// Adds `later`, a later measured window of the same target: the counts, the
+    /// latencies and the window's length. The first non-2xx status and first error stay
+    /// those of `self` when set.
+    ///
+    /// # Errors
+    /// Fails only if the latency histograms have different bounds, which reports made by
+    /// this module never have.
+    pub fn append(&mut self, later: LoadReport) -> anyhow::Result<()> {
+        self.duration += later.duration;
+        merge(self, later)
+    }
+
     /// Returns responses per second over the measured window.
     pub fn requests_per_sec(&self) -> f64 {
         self.requests as f64 / self.duration.as_secs_f64()
@@ -375,6 +387,7 @@ async fn drive_all(spec: &LoadSpec, connector: TlsConnector) -> anyhow::Result<L
     Ok(report)
 }
 
+/// Adds the counts and latencies of `stats`, measured in the same window, to `report`.
 fn merge(report: &mut LoadReport, stats: LoadReport) -> anyhow::Result<()> {
     report.requests += stats.requests;
     report.non_2xx += stats.non_2xx;

@@ -32,6 +32,9 @@ const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const HEALTH_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Idle time between readiness and the idle RSS reading.
 const SETTLE_TIME: Duration = Duration::from_secs(1);
+/// Warm-up of every slice after a target's first, long enough to open the TLS
+/// connections again.
+const SLICE_WARMUP: Duration = Duration::from_millis(500);
 
 /// Command-line arguments of `hubkit-bench run`.
 #[derive(Args, Debug)]
@@ -49,6 +52,11 @@ pub struct RunArgs {
     /// Warm-up time per target in seconds, whose requests are not counted.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub warmup_secs: u64,
+    /// Number of slices in which the SQLite FULL baseline and hubkitd take turns within a
+    /// round. Both run side by side and get the load alternately, so a slow phase of a
+    /// shared disk or CPU affects both; 1 measures them one after the other.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub slices: u32,
     /// Number of times the whole sequence of targets runs.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: u32,
@@ -121,19 +129,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         connections: args.connections,
         warmup: Duration::from_secs(args.warmup_secs),
         duration: Duration::from_secs(args.duration_secs),
+        slices: args.slices,
         rounds: args.rounds,
         data_filesystem: sysinfo::filesystem_type(&data_root),
         data_root: data_root.clone(),
     };
     print_stdout(&report::render_header(&HostInfo::collect(), &settings))?;
 
+    let (alone, paired) = split_pair(&targets);
     let mut rows = Vec::new();
     for round in 1..=args.rounds {
-        for target in &targets {
+        for target in alone {
             eprintln!("round {round}/{}: measuring {}", args.rounds, target.name());
-            let row = measure(target, round, &settings, &data_root)?;
+            let row =
+                measure(std::slice::from_ref(target), round, &settings, &data_root)?.remove(0);
             eprintln!("  {:.0} req/s", row.load.requests_per_sec());
             rows.push(row);
+        }
+        if !paired.is_empty() {
+            let names: Vec<String> = paired.iter().map(|target| target.name()).collect();
+            eprintln!(
+                "round {round}/{}: measuring {} in {} alternating slices",
+                args.rounds,
+                names.join(" and "),
+                settings.slices
+            );
+            for row in measure(paired, round, &settings, &data_root)? {
+                eprintln!("  {}: {:.0} req/s", row.target, row.load.requests_per_sec());
+                rows.push(row);
+            }
         }
     }
     print_stdout(&report::render_table(&rows, args.rounds > 1))?;
@@ -184,38 +208,95 @@ fn targets(args: &RunArgs) -> anyhow::Result<Vec<TargetKind>> {
     Ok(targets)
 }
 
-/// Starts one target, measures idle RSS, load and peak RSS, then stops it.
+/// Splits the targets into those measured alone and the SQLite FULL baseline and
+/// hubkitd, which are measured together in alternating slices.
+fn split_pair(targets: &[TargetKind]) -> (&[TargetKind], &[TargetKind]) {
+    let first_paired = targets
+        .iter()
+        .position(|target| matches!(target, TargetKind::Baseline(Mode::TlsSqliteFull)))
+        .unwrap_or(targets.len());
+    targets.split_at(first_paired)
+}
+
+/// Starts the targets side by side, measures their idle RSS, loads them in turn, reads
+/// their peak RSS, then stops them. Returns one row per target, in the given order.
+///
+/// The measured time of each target is split into `settings.slices` slices. Slice `i`
+/// loads the targets in order when `i` is even and in reverse when odd, so no target
+/// always follows the same one. The first slice of a target has the full warm-up, later
+/// ones [`SLICE_WARMUP`] to open their connections.
 fn measure(
-    target: &TargetKind,
+    targets: &[TargetKind],
     round: u32,
     settings: &RunSettings,
     data_root: &Path,
-) -> anyhow::Result<Row> {
-    let work_dir = tempfile::Builder::new()
-        .prefix("hubkit-bench-")
-        .tempdir_in(data_root)
-        .with_context(|| format!("failed to make a directory in {}", data_root.display()))?;
-    let running = match target {
-        TargetKind::Baseline(mode) => start_baseline(*mode, work_dir.path())?,
-        TargetKind::Hubkitd { binary, config } => start_hubkitd(binary, config, work_dir.path())?,
-    };
+) -> anyhow::Result<Vec<Row>> {
+    let mut started = Vec::with_capacity(targets.len());
+    for target in targets {
+        let work_dir = tempfile::Builder::new()
+            .prefix("hubkit-bench-")
+            .tempdir_in(data_root)
+            .with_context(|| format!("failed to make a directory in {}", data_root.display()))?;
+        let running = match target {
+            TargetKind::Baseline(mode) => start_baseline(*mode, work_dir.path())?,
+            TargetKind::Hubkitd { binary, config } => {
+                start_hubkitd(binary, config, work_dir.path())?
+            }
+        };
+        started.push((target, running, work_dir));
+    }
     thread::sleep(SETTLE_TIME);
-    let pid = running.child.pid();
-    let exited = format!("{} exited during the run", target.name());
-    let idle_rss_kib = sysinfo::process_kib(pid, "VmRSS")
-        .map_err(|err| with_output(&exited, &err, &running.output))?;
-    let load = load::run_load(&load_spec(&running.url, settings)?)?;
-    let peak_rss_kib = sysinfo::process_kib(pid, "VmHWM")
-        .map_err(|err| with_output(&exited, &err, &running.output))?;
-    drop(running);
-    Ok(Row {
-        target: target.name(),
-        is_reference: matches!(target, TargetKind::Baseline(Mode::TlsSqliteFull)),
-        round,
-        load,
-        idle_rss_kib,
-        peak_rss_kib,
-    })
+
+    let exited = |target: &TargetKind| format!("{} exited during the run", target.name());
+    let mut idle = Vec::with_capacity(started.len());
+    for (target, running, _) in &started {
+        let rss = sysinfo::process_kib(running.child.pid(), "VmRSS")
+            .map_err(|err| with_output(&exited(target), &err, &running.output))?;
+        idle.push(rss);
+    }
+
+    let slices = if targets.len() > 1 {
+        settings.slices
+    } else {
+        1
+    };
+    let slice_duration = settings.duration / slices;
+    let mut loads: Vec<Option<load::LoadReport>> = started.iter().map(|_| None).collect();
+    for slice in 0..slices {
+        let mut order: Vec<usize> = (0..started.len()).collect();
+        if slice % 2 == 1 {
+            order.reverse();
+        }
+        for index in order {
+            let mut spec = load_spec(&started[index].1.url, settings)?;
+            spec.duration = slice_duration;
+            if slice > 0 {
+                spec.warmup = SLICE_WARMUP.min(settings.warmup);
+            }
+            let report = load::run_load(&spec)?;
+            match &mut loads[index] {
+                Some(total) => total.append(report)?,
+                empty @ None => *empty = Some(report),
+            }
+        }
+    }
+
+    let mut rows = Vec::with_capacity(started.len());
+    for (((target, running, _work_dir), idle_rss_kib), load) in started.iter().zip(idle).zip(loads)
+    {
+        let peak_rss_kib = sysinfo::process_kib(running.child.pid(), "VmHWM")
+            .map_err(|err| with_output(&exited(target), &err, &running.output))?;
+        let load = load.context("every target gets at least one slice")?;
+        rows.push(Row {
+            target: target.name(),
+            is_reference: matches!(target, TargetKind::Baseline(Mode::TlsSqliteFull)),
+            round,
+            load,
+            idle_rss_kib,
+            peak_rss_kib,
+        });
+    }
+    Ok(rows)
 }
 
 /// Builds an error that states what failed, why, and what the child process printed.

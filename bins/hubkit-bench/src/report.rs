@@ -22,6 +22,8 @@ pub struct RunSettings {
     pub warmup: Duration,
     /// Measured time per target.
     pub duration: Duration,
+    /// Number of alternating slices of the SQLite FULL baseline and hubkitd.
+    pub slices: u32,
     /// Number of rounds.
     pub rounds: u32,
     /// Directory that contains the targets' data directories.
@@ -83,6 +85,12 @@ pub fn render_header(host: &HostInfo, settings: &RunSettings) -> String {
             settings.warmup.as_secs(),
             settings.duration.as_secs(),
             settings.rounds
+        ),
+        format!(
+            "- order: the other baselines one after the other; the SQLite FULL baseline and \
+             hubkitd side by side, loaded in turn in {} slices per round (later slices with \
+             0.5 s warm-up)",
+            settings.slices
         ),
         format!("- request: POST `{DEFAULT_BODY}` with `Content-Type: application/json`"),
         format!(

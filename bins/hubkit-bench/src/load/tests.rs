@@ -127,3 +127,27 @@ fn request_template_without_body_has_no_content_type() {
         .expect("valid template");
     assert!(!template.build().headers().contains_key(CONTENT_TYPE));
 }
+
+#[test]
+fn append_adds_windows_and_latencies() {
+    let mut first = LoadReport::empty(Duration::from_secs(2)).expect("report");
+    first.requests = 100;
+    first.latency.record(400).expect("latency in bounds");
+    first.first_error = Some("first".to_owned());
+    let mut later = LoadReport::empty(Duration::from_secs(3)).expect("report");
+    later.requests = 400;
+    later.non_2xx = 1;
+    later.first_non_2xx = Some(StatusCode::SERVICE_UNAVAILABLE);
+    later.latency.record(900).expect("latency in bounds");
+    later.first_error = Some("later".to_owned());
+
+    first.append(later).expect("histograms add");
+
+    assert_eq!(first.requests, 500);
+    assert_eq!(first.duration, Duration::from_secs(5));
+    assert!((first.requests_per_sec() - 100.0).abs() < f64::EPSILON);
+    assert_eq!(first.latency.len(), 2);
+    assert_eq!(first.non_2xx, 1);
+    assert_eq!(first.first_non_2xx, Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(first.first_error.as_deref(), Some("first"));
+}

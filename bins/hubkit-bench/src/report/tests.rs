@@ -139,6 +139,7 @@ fn header_names_load_and_machine() {
         connections: 16,
         warmup: Duration::from_secs(2),
         duration: Duration::from_secs(10),
+        slices: 5,
         rounds: 1,
         data_root: PathBuf::from("/tmp"),
         data_filesystem: Some("ext4".to_owned()),
@@ -153,6 +154,9 @@ fn header_names_load_and_machine() {
         "- rustc: unknown",
         "- load average at start (1, 5, 15 min): 0.52 0.60 0.70",
         "- data directories under: /tmp (ext4)",
+        "- order: the other baselines one after the other; the SQLite FULL baseline and \
+         hubkitd side by side, loaded in turn in 5 slices per round (later slices with \
+         0.5 s warm-up)",
     ];
     for line in expected {
         assert!(
