@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod codec;
 mod cursor;
 mod error;
