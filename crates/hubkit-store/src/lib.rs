@@ -12,7 +12,6 @@
 
 #![deny(missing_docs)]
 
-mod checkpoint;
 mod codec;
 mod cursor;
 mod error;

@@ -3,7 +3,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::StoreError;
-use crate::options::{BUSY_TIMEOUT, Synchronous, WAL_SIZE_LIMIT_BYTES};
+use crate::options::{BUSY_TIMEOUT, Synchronous, WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES};
 
 /// Schema migrations: entry `i` turns schema version `i` into version `i + 1`, and
 /// `PRAGMA user_version` stores the version a file has reached.
@@ -138,6 +138,8 @@ pub(crate) fn open_writer(path: &Path, synchronous: Synchronous) -> Result<Conne
         });
     }
     conn.pragma_update(None, "synchronous", synchronous.pragma_value())
+        .map_err(open_error)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
         .map_err(open_error)?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)
         .map_err(open_error)?;

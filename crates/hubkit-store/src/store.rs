@@ -7,7 +7,6 @@ use hubkit_model::Record;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::checkpoint::Checkpointer;
 use crate::codec::EncodedRecord;
 use crate::schema::{open_reader, open_writer};
 use crate::writer::{Message, WriteRequest, Writer};
@@ -85,8 +84,7 @@ impl Store {
     /// from a newer hubkit, [`StoreError::Migrate`] when a migration fails, and
     /// [`StoreError::SpawnWriter`] when the thread cannot start.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let mut conn = open_writer(path, options.synchronous)?;
-        let checkpointer = Checkpointer::start(&mut conn, path, options.synchronous)?;
+        let conn = open_writer(path, options.synchronous)?;
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let broadcast_capacity = options.broadcast_capacity.clamp(1, MAX_BROADCAST_CAPACITY);
         let (broadcast, _) = broadcast::channel(broadcast_capacity);
@@ -96,7 +94,6 @@ impl Store {
             broadcast.clone(),
             options.max_batch,
             options.commit_observer,
-            checkpointer,
             path.to_owned(),
         );
         let handle = std::thread::Builder::new()

@@ -10,7 +10,6 @@ use rusqlite::{Connection, Statement, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::checkpoint::Checkpointer;
 use crate::codec::{EncodedRecord, INSERT_SQL, SourceCache, insert_row};
 use crate::options::{CommitObserver, CommitStats};
 use crate::{Cursor, StoreError, StoredRecord};
@@ -66,7 +65,6 @@ pub(crate) struct Writer {
     broadcast: broadcast::Sender<Arc<StoredRecord>>,
     max_batch: usize,
     observer: Option<CommitObserver>,
-    checkpointer: Checkpointer,
     path: PathBuf,
     carry: Option<WriteRequest>,
     shutdown_acks: Vec<oneshot::Sender<()>>,
@@ -82,7 +80,6 @@ impl Writer {
         broadcast: broadcast::Sender<Arc<StoredRecord>>,
         max_batch: usize,
         observer: Option<CommitObserver>,
-        checkpointer: Checkpointer,
         path: PathBuf,
     ) -> Writer {
         Writer {
@@ -91,7 +88,6 @@ impl Writer {
             broadcast,
             max_batch: max_batch.max(1),
             observer,
-            checkpointer,
             path,
             carry: None,
             shutdown_acks: Vec::new(),
@@ -108,7 +104,6 @@ impl Writer {
         }
         let Writer {
             conn,
-            checkpointer,
             path,
             shutdown_acks,
             ..
@@ -120,8 +115,6 @@ impl Writer {
                 "failed to close the write connection"
             );
         }
-        // Closing the connection dropped the log hook, whose sender was the last one.
-        checkpointer.join();
         tracing::info!(store.path = %path.display(), "store writer stopped");
         for ack in shutdown_acks {
             // A failed send means the task that called close was dropped, so it is ignored.

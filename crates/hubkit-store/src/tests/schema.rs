@@ -360,8 +360,7 @@ async fn writer_pragmas_follow_options() {
         );
         assert_eq!(busy_timeout, "5000");
         assert_eq!(mode, "wal");
-        // 0: the store's log hook replaced SQLite's automatic checkpoint.
-        assert_eq!(autocheckpoint, "0");
+        assert_eq!(autocheckpoint, "4000");
         assert_eq!(size_limit, (64 * 1024 * 1024).to_string());
         store.close().await;
     }
@@ -401,55 +400,4 @@ async fn out_of_range_timestamp_is_rejected() {
         "unexpected error {err:?}"
     );
     assert_eq!(store.record_count().expect("count succeeds"), 0);
-}
-
-#[tokio::test]
-async fn checkpointer_copies_log_into_database_file() {
-    let folder = tempdir();
-    let store = open(&folder);
-    let size_before = std::fs::metadata(db_path(&folder))
-        .expect("database file exists")
-        .len();
-    // 300 commits of about 16 KiB each leave well over 1000 pages in the log.
-    for offset in 0..300 {
-        let mut record = sample(offset);
-        record.data = serde_json::json!({ "payload": "x".repeat(16 * 1024) });
-        store.insert(vec![record]).await.expect("insert succeeds");
-    }
-
-    let mut size_after = size_before;
-    for _ in 0..200 {
-        size_after = std::fs::metadata(db_path(&folder))
-            .expect("database file exists")
-            .len();
-        if size_after > 2 * 1024 * 1024 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(
-        size_after > 2 * 1024 * 1024,
-        "only a checkpoint writes records into the database file, which stayed at \
-         {size_after} bytes (was {size_before})"
-    );
-    assert_eq!(store.record_count().expect("count succeeds"), 300);
-    store.close().await;
-}
-
-#[tokio::test]
-async fn close_leaves_no_write_ahead_log() {
-    let folder = tempdir();
-    let store = open(&folder);
-    store
-        .insert(vec![sample(0)])
-        .await
-        .expect("insert succeeds");
-    store.close().await;
-    drop(store);
-    let wal = folder.path().join("hub.db-wal");
-    assert!(
-        !wal.exists(),
-        "the last connection to close checkpoints and removes {}",
-        wal.display()
-    );
 }
