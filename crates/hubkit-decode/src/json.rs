@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::error::{DecodeError, PayloadPart, excerpt};
@@ -19,16 +21,17 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// [`DecodeError::UnsupportedCharset`] for a charset other than UTF-8.
 pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeError> {
     let value = content_type.ok_or(DecodeError::MissingContentType)?;
-    let media_type: mime::Mime =
-        value
-            .trim()
-            .parse()
-            .map_err(|_| DecodeError::InvalidContentType {
-                value: excerpt(value),
-            })?;
+    let media_type: mime::Mime = without_space_before_semicolons(value.trim())
+        .parse()
+        .map_err(|_| DecodeError::InvalidContentType {
+            value: excerpt(value),
+        })?;
 
-    let is_json_subtype = media_type.subtype() == mime::JSON
-        || (media_type.suffix() == Some(mime::JSON) && media_type.subtype() != "");
+    // The mime crate splits `json+xml` into the subtype `json` and the suffix `xml`.
+    let is_json_subtype = match media_type.suffix() {
+        None => media_type.subtype() == mime::JSON,
+        Some(suffix) => suffix == mime::JSON && media_type.subtype() != "",
+    };
     if media_type.type_() != mime::APPLICATION || !is_json_subtype {
         return Err(DecodeError::UnsupportedMediaType {
             media_type: excerpt(media_type.essence_str()),
@@ -43,6 +46,34 @@ pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeErr
         });
     }
     Ok(())
+}
+
+/// Removes the whitespace before each `;` outside quoted strings. RFC 9110 allows it
+/// (`application/json ; charset=utf-8`), and the mime crate rejects it.
+fn without_space_before_semicolons(value: &str) -> Cow<'_, str> {
+    if !value.contains([' ', '\t']) {
+        return Cow::Borrowed(value);
+    }
+    let mut cleaned = String::with_capacity(value.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        if quoted {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            }
+        } else if c == '"' {
+            quoted = true;
+        } else if c == ';' {
+            cleaned.truncate(cleaned.trim_end_matches([' ', '\t']).len());
+        }
+        cleaned.push(c);
+    }
+    Cow::Owned(cleaned)
 }
 
 /// Decodes a request body as one JSON value.

@@ -212,6 +212,12 @@ pub(crate) fn parse_query(raw: &str, paged: bool) -> Result<RecordQuery, Problem
 }
 
 fn apply_parameter(query: &mut RecordQuery, name: &str, value: String) -> Result<(), Problem> {
+    if value.is_empty() {
+        // An empty name or id matches no record, so an empty filter is a client mistake.
+        return Err(invalid_parameter(format!(
+            "parameter {name:?} is empty; give a value or leave the parameter out"
+        )));
+    }
     match name {
         "area" => query.area = Some(value),
         "layer" => query.layer = Some(value),

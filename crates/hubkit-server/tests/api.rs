@@ -115,6 +115,8 @@ async fn invalid_parameters_are_named() {
         ("until=2026-13-01T00:00:00Z", "until"),
         ("colour=red", "colour"),
         ("area=a&area=b", "area"),
+        ("area=", "\"area\" is empty"),
+        ("device=", "\"device\" is empty"),
         (
             "since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z",
             "after until",

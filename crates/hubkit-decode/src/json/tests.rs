@@ -15,6 +15,9 @@ fn media_type_accepts_json_variants() {
         "application/vnd.api+json",
         "application/problem+JSON",
         " application/json ",
+        "application/json ; charset=utf-8",
+        "application/json\t;charset=utf-8 ; version=2",
+        "application/json; note=\"a ;b\" ; charset=utf-8",
     ];
     for value in accepted {
         assert_eq!(check_json_media_type(Some(value)), Ok(()), "{value:?}");
@@ -35,6 +38,7 @@ fn media_type_rejects_other_types() {
         ("multipart/form-data; boundary=x", "multipart/form-data"),
         ("application/", "application/"),
         ("application/+json", "application/+json"),
+        ("application/json+xml", "application/json+xml"),
     ];
     for (value, essence) in rejected {
         assert_eq!(
