@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use hubkit_config::Config;
+use hubkit_config::{Config, TlsConfig};
 use hubkit_model::DeviceRef;
 use hubkit_server::{ADMIN_TOKEN_ENV, Hub, HubOptions, TokenSource, WEBHOOK_PREFIX};
 use tokio::signal::unix::{SignalKind, signal};
@@ -72,6 +72,17 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
         Ok(config) => {
             for warning in &config.warnings {
                 println!("warning: {warning}");
+            }
+            // Files mode only reads; self-signed mode would write a certificate.
+            if matches!(config.server.tls, TlsConfig::Files { .. })
+                && let Err(err) = hubkit_server::tls::setup(
+                    &config.server.tls,
+                    &config.server.data_dir,
+                    config.server.listen,
+                )
+            {
+                eprintln!("{}: invalid TLS files: {err}", file.display());
+                return Ok(ExitCode::FAILURE);
             }
             println!(
                 "{}: valid ({}, {}, {})",

@@ -48,6 +48,27 @@ fn check_config_names_line_and_field() {
 }
 
 #[test]
+fn check_config_reads_tls_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("files.toml");
+    let missing = dir.path().join("missing.pem");
+    std::fs::write(
+        &file,
+        format!("[server.tls]\nmode = \"files\"\ncert = {missing:?}\nkey = {missing:?}\n"),
+    )
+    .expect("write");
+    let output = hubkitd()
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid TLS files"), "{stderr}");
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+}
+
+#[test]
 fn hash_password_prints_argon2id() {
     let mut child = hubkitd()
         .arg("hash-password")
