@@ -98,8 +98,9 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Opens the store, sets up TLS and the admin token, binds the listen address and
-    /// starts accepting connections.
+    /// Sets up TLS and the admin token, opens the store, binds the listen address and
+    /// starts accepting connections. TLS comes first, so a bad certificate path fails
+    /// before the store file is created.
     ///
     /// # Errors
     ///
@@ -108,6 +109,7 @@ impl Hub {
     pub async fn start(config: Config, options: HubOptions) -> Result<Hub, StartError> {
         let server = &config.server;
         create_data_dir(&server.data_dir)?;
+        let tls_setup = tls::setup(&server.tls, &server.data_dir, server.listen)?;
         let admin = AdminToken::resolve(
             options.admin_token_env,
             server.admin_token.as_deref(),
@@ -115,7 +117,6 @@ impl Hub {
         )?;
         let metrics = Metrics::new();
         let store = open_store(&config, &metrics)?;
-        let tls_setup = tls::setup(&server.tls, &server.data_dir, server.listen)?;
         let listener =
             TcpListener::bind(server.listen)
                 .await

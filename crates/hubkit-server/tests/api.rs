@@ -627,3 +627,21 @@ async fn reload_without_webhooks_warns() {
     );
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn failed_tls_start_creates_no_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.pem");
+    let tls = format!("[server.tls]\nmode = \"files\"\ncert = {missing:?}\nkey = {missing:?}\n");
+    let text = format!("{}\n{tls}", config_text(dir.path(), "", WEBHOOKS));
+    let options = hubkit_server::HubOptions {
+        admin_token_env: Some(common::TOKEN.to_owned()),
+    };
+    let result = hubkit_server::Hub::start(parse(dir.path(), &text), options).await;
+    assert!(
+        matches!(result, Err(hubkit_server::StartError::Tls(_))),
+        "start must fail at TLS setup"
+    );
+    let database = dir.path().join("data").join(hubkit_server::DATABASE_FILE);
+    assert!(!database.exists(), "{} was created", database.display());
+}
