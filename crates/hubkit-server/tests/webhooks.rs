@@ -183,6 +183,39 @@ async fn http2_post_is_stored() {
     hub.stop().await;
 }
 
+#[tokio::test]
+async fn request_head_limit_is_same_for_both_versions() {
+    let hub = TestHub::start(WEBHOOKS).await;
+    let path = format!("/webhook/urls/sensor-data-query?a={}", "x".repeat(60_000));
+    for client in [hub.client.clone(), hub.client.with_http2()] {
+        let response = client.get(&path, &[]).await.expect("request");
+        assert_eq!(
+            response.status, 200,
+            "a 60 KB query fits the 64 KiB head limit"
+        );
+    }
+    assert_eq!(hub.stored_rows(), 2);
+
+    // The http crate's Uri rejects this length, so the request is written by hand.
+    let raw = format!(
+        "GET /webhook/urls/sensor-data-query?a={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "x".repeat(70_000)
+    );
+    let response = hub
+        .client
+        .send_raw(raw.as_bytes(), Duration::from_secs(2))
+        .await
+        .expect("request");
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 414 "),
+        "HTTP/1.1 rejects a 70 KB request line: {}",
+        response.chars().take(200).collect::<String>()
+    );
+    assert_eq!(hub.stored_rows(), 2);
+    hub.stop().await;
+}
+
 /// One bad request and what must come back.
 struct BadCase {
     name: &'static str,
