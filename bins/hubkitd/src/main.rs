@@ -81,7 +81,8 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
                     config.server.listen,
                 )
             {
-                eprintln!("{}: invalid TLS files: {err}", file.display());
+                let err = anyhow::Error::new(err);
+                eprintln!("{}: invalid TLS files: {err:#}", file.display());
                 return Ok(ExitCode::FAILURE);
             }
             println!(

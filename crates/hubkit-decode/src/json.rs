@@ -48,8 +48,9 @@ pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeErr
     Ok(())
 }
 
-/// Removes the whitespace before each `;` outside quoted strings. RFC 9110 allows it
-/// (`application/json ; charset=utf-8`), and the mime crate rejects it.
+/// Removes the whitespace around each `;` outside quoted strings. RFC 9110 allows it
+/// (`application/json ; charset=utf-8`), and the mime crate rejects it before a `;` and
+/// tabs after one.
 fn without_space_before_semicolons(value: &str) -> Cow<'_, str> {
     if !value.contains([' ', '\t']) {
         return Cow::Borrowed(value);
@@ -57,7 +58,12 @@ fn without_space_before_semicolons(value: &str) -> Cow<'_, str> {
     let mut cleaned = String::with_capacity(value.len());
     let mut quoted = false;
     let mut escaped = false;
+    let mut after_semicolon = false;
     for c in value.chars() {
+        if after_semicolon && matches!(c, ' ' | '\t') {
+            continue;
+        }
+        after_semicolon = false;
         if quoted {
             if escaped {
                 escaped = false;
@@ -70,6 +76,7 @@ fn without_space_before_semicolons(value: &str) -> Cow<'_, str> {
             quoted = true;
         } else if c == ';' {
             cleaned.truncate(cleaned.trim_end_matches([' ', '\t']).len());
+            after_semicolon = true;
         }
         cleaned.push(c);
     }

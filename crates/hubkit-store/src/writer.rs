@@ -108,6 +108,16 @@ impl Writer {
             shutdown_acks,
             ..
         } = self;
+        // SQLite folds the log into the database file when the last connection closes,
+        // but pooled readers may still be open. Doing it here leaves a database file
+        // that holds every record by itself, for backups that copy only that file.
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(
+                store.path = %path.display(),
+                error = %err,
+                "failed to fold the write-ahead log into the database file at close"
+            );
+        }
         if let Err((_, err)) = conn.close() {
             tracing::error!(
                 store.path = %path.display(),

@@ -18,6 +18,7 @@ fn media_type_accepts_json_variants() {
         "application/json ; charset=utf-8",
         "application/json\t;charset=utf-8 ; version=2",
         "application/json; note=\"a ;b\" ; charset=utf-8",
+        "application/json;\tcharset=utf-8",
     ];
     for value in accepted {
         assert_eq!(check_json_media_type(Some(value)), Ok(()), "{value:?}");

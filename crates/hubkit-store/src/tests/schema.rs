@@ -401,3 +401,30 @@ async fn out_of_range_timestamp_is_rejected() {
     );
     assert_eq!(store.record_count().expect("count succeeds"), 0);
 }
+
+#[tokio::test]
+async fn closed_database_file_holds_every_record() {
+    let folder = tempdir();
+    let store = open(&folder);
+    for offset in 0..50 {
+        store
+            .insert(vec![sample(offset)])
+            .await
+            .expect("insert succeeds");
+    }
+    // A query leaves a reader connection open in the pool, so the writer's close is not
+    // the last one.
+    store
+        .query(RecordQuery::default())
+        .await
+        .expect("query succeeds");
+    store.close().await;
+
+    let copy = tempdir();
+    std::fs::copy(db_path(&folder), db_path(&copy)).expect("database file copies");
+    let conn = Connection::open(db_path(&copy)).expect("copy opens");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM records", [], |row| row.get(0))
+        .expect("count succeeds");
+    assert_eq!(count, 50, "the database file alone holds every record");
+}
