@@ -11,6 +11,19 @@ fn example_config() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/hubkit.toml")
 }
 
+/// Writes `text` to `file`, runs `hubkitd check-config` on it, checks that it fails and
+/// returns its stderr.
+fn check_config_fails(file: &std::path::Path, text: &str) -> String {
+    std::fs::write(file, text).expect("write");
+    let output = hubkitd()
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .expect("run");
+    assert!(!output.status.success(), "check-config accepted {text:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn check_config_accepts_example() {
     let output = hubkitd()
@@ -30,19 +43,10 @@ fn check_config_accepts_example() {
 #[test]
 fn check_config_names_line_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("bad.toml");
-    std::fs::write(
-        &file,
+    let stderr = check_config_fails(
+        &dir.path().join("bad.toml"),
         "[[webhooks]]\nname = \"x\"\ncustom_path = \"short\"\npayload_format = \"json\"\n",
-    )
-    .expect("write");
-    let output = hubkitd()
-        .arg("check-config")
-        .arg(&file)
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
     assert!(stderr.contains("bad.toml:3"), "{stderr}");
     assert!(stderr.contains("custom_path"), "{stderr}");
 }
@@ -50,20 +54,11 @@ fn check_config_names_line_and_field() {
 #[test]
 fn check_config_reads_tls_files() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("files.toml");
     let missing = dir.path().join("missing.pem");
-    std::fs::write(
-        &file,
-        format!("[server.tls]\nmode = \"files\"\ncert = {missing:?}\nkey = {missing:?}\n"),
-    )
-    .expect("write");
-    let output = hubkitd()
-        .arg("check-config")
-        .arg(&file)
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = check_config_fails(
+        &dir.path().join("files.toml"),
+        &format!("[server.tls]\nmode = \"files\"\ncert = {missing:?}\nkey = {missing:?}\n"),
+    );
     assert!(stderr.contains("invalid TLS files"), "{stderr}");
     assert!(stderr.contains("missing.pem"), "{stderr}");
 }
