@@ -38,12 +38,21 @@ pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeErr
         });
     }
 
-    if let Some(charset) = media_type.get_param(mime::CHARSET)
-        && !charset.as_str().eq_ignore_ascii_case("utf-8")
-    {
-        return Err(DecodeError::UnsupportedCharset {
-            charset: excerpt(charset.as_str()),
-        });
+    // Every charset parameter counts, so a repeated one cannot hide a second charset.
+    for (name, charset) in media_type.params() {
+        if name != mime::CHARSET {
+            continue;
+        }
+        if charset.as_str().is_empty() {
+            return Err(DecodeError::InvalidContentType {
+                value: excerpt(value),
+            });
+        }
+        if !charset.as_str().eq_ignore_ascii_case("utf-8") {
+            return Err(DecodeError::UnsupportedCharset {
+                charset: excerpt(charset.as_str()),
+            });
+        }
     }
     Ok(())
 }

@@ -68,6 +68,7 @@ fn media_type_unparseable_value() {
         "/json",
         "application/json;;",
         "application/json; charset",
+        "application/json; charset=",
     ] {
         let result = check_json_media_type(Some(value));
         assert!(
@@ -83,6 +84,16 @@ fn media_type_rejects_other_charset() {
         check_json_media_type(Some("application/json; charset=iso-8859-1")),
         Err(DecodeError::UnsupportedCharset {
             charset: "iso-8859-1".to_owned()
+        })
+    );
+}
+
+#[test]
+fn media_type_checks_every_charset() {
+    assert_eq!(
+        check_json_media_type(Some("application/json; charset=utf-8; charset=latin1")),
+        Err(DecodeError::UnsupportedCharset {
+            charset: "latin1".to_owned()
         })
     );
 }
