@@ -145,7 +145,7 @@ async fn serve_http1<I>(
 }
 
 /// Largest request head (request line and headers) taken over either HTTP version;
-/// hyper answers a larger one with 431 (HTTP/1.1 also with 414 for a long request line).
+/// hyper responds to a larger one with 431 (HTTP/1.1 also with 414 for a long request line).
 /// Without it, HTTP/1.1 took about 400 KB and HTTP/2 16 KiB. For HTTP/1.1 the limit is the
 /// connection's read buffer, which only bounds how much of a body is read at once.
 const MAX_HEAD_BYTES: u32 = 64 * 1024;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{Cursor, StoreError, StoredRecord};
 
 /// Columns of the `records` view read by [`decode_row`], in its order. The `timestamp`
-/// text column is left out, because `timestamp_ns` holds the same instant exactly.
+/// text column is left out, because `timestamp_ns` contains the same instant exactly.
 pub(crate) const SELECT_COLUMNS: &str = "seq, data_id, area_id, area_name, layer_id, \
      layer_name, kind_name, device_id, device_name, data_type, data, timestamp_ns, \
      transport";
@@ -115,7 +115,7 @@ pub(crate) struct SourceCache {
 }
 
 /// The source columns of a record.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct SourceKey {
     area_id: Uuid,
     area_name: String,

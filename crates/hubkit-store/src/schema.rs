@@ -8,11 +8,11 @@ use crate::options::{BUSY_TIMEOUT, Synchronous, WAL_AUTOCHECKPOINT_PAGES, WAL_SI
 /// Schema migrations: entry `i` turns schema version `i` into version `i + 1`, and
 /// `PRAGMA user_version` stores the version a file has reached.
 ///
-/// Version 2 stores what is the same for many records once: each distinct combination
-/// of area, layer, layer kind, device and data type is a row of `sources`, and a row
-/// of `record_data` holds only the record's own values and its source's id. The view
-/// `records` joins the two back into one row per record, with the timestamp also as
-/// RFC 3339 text, for queries and for people reading the file with `sqlite3`.
+/// Version 2 stores the values that many records share only once. Each distinct
+/// combination of area, layer, layer kind, device and data type is a row of `sources`.
+/// A row of `record_data` contains only the record's own values and its source's id.
+/// The view `records` joins the two back into one row per record, with the timestamp
+/// also as RFC 3339 text, for queries and for people reading the file with `sqlite3`.
 ///
 /// Every commit writes each b-tree page it changes to the write-ahead log, so each
 /// index adds a page write to most commits. In the webhook benchmark (2-core VM, ext4,

@@ -136,7 +136,7 @@ async fn records_of_one_source_share_one_sources_row() {
 }
 
 #[tokio::test]
-async fn source_added_by_a_failed_request_is_added_again() {
+async fn rolled_back_source_is_added_again() {
     let folder = tempdir();
     let store = open(&folder);
     super::write::reject_marked_records(&store).await;
