@@ -1,0 +1,117 @@
+//! Names of stored files: the default `data-<timestamp>.<ext>` and names made safe from
+//! a sender's filename.
+
+use chrono::{DateTime, Utc};
+
+/// Longest stored name in bytes. ext4, XFS and Btrfs allow 255; the rest leaves room for
+/// the `-<n>` suffix that keeps names unique.
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// Longest extension, in bytes, that survives when an over-long name is shortened.
+const MAX_KEPT_EXTENSION_BYTES: usize = 16;
+
+/// Characters that Windows, macOS or a shell treat specially in a file name. They are
+/// replaced so that files stay usable when the folder is copied to another system.
+const UNSAFE_CHARS: &[char] = &['/', '\\', ':', '*', '?', '"', '<', '>', '|'];
+
+/// Device names that Windows reserves whatever the extension.
+const WINDOWS_RESERVED: &[&str] = &[
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+/// Returns the default name of a file received at `received_at`:
+/// `data-<YYYYMMDD>T<HHMMSS>.<nanoseconds>Z.<extension>`, in UTC, for example
+/// `data-20261204T093015.123456789Z.jpg`.
+pub fn default_name(received_at: DateTime<Utc>, extension: &str) -> String {
+    format!(
+        "data-{}.{extension}",
+        received_at.format("%Y%m%dT%H%M%S.%9fZ")
+    )
+}
+
+/// Makes a sender's filename safe to store, or returns `None` when nothing usable is
+/// left.
+///
+/// Keeps the base name only (the part after the last `/` or `\`), replaces control
+/// characters, Unicode direction overrides and [`UNSAFE_CHARS`] with `_`, replaces
+/// leading dots with `_` so the name is never `.`, `..` or hidden, prefixes Windows
+/// device names with `_`, and shortens names over [`MAX_NAME_BYTES`] while keeping their
+/// extension. A name without an extension gets `extension`.
+pub fn safe_name(filename: &str, extension: &str) -> Option<String> {
+    let base = filename
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(filename)
+        .trim();
+    let mut name: String = base
+        .chars()
+        .map(|c| if is_unsafe(c) { '_' } else { c })
+        .collect();
+    let dots = name.len() - name.trim_start_matches('.').len();
+    name.replace_range(..dots, &"_".repeat(dots));
+    let name = name.trim_end_matches([' ', '.']).to_owned();
+    if name.is_empty() || name.chars().all(|c| c == '_') && base.chars().all(|c| c != '_') {
+        return None;
+    }
+
+    let (stem, ext) = split_extension(&name);
+    let mut stem = stem.to_owned();
+    let ext = match ext {
+        Some(ext) => ext.to_owned(),
+        None => extension.to_owned(),
+    };
+    if WINDOWS_RESERVED.contains(&stem.to_ascii_lowercase().as_str()) {
+        stem.insert(0, '_');
+    }
+    Some(shorten(&stem, &ext))
+}
+
+/// Returns `name` with `-<n>` before its extension, for the `n`th other name tried when a
+/// file of that name exists: `snapshot.jpg` gives `snapshot-1.jpg`.
+pub fn numbered_name(name: &str, n: u32) -> String {
+    match split_extension(name) {
+        (stem, Some(ext)) => format!("{stem}-{n}.{ext}"),
+        (stem, None) => format!("{stem}-{n}"),
+    }
+}
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || UNSAFE_CHARS.contains(&c)
+        // Direction overrides and isolates make `gpj.exe` display as `exe.jpg`.
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Splits `name` at its last dot. A dot at the start or end is no extension separator.
+fn split_extension(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => (stem, Some(ext)),
+        _ => (name, None),
+    }
+}
+
+/// Joins `stem` and `ext`, shortening the stem (or, for a very long extension, the whole
+/// name) to fit [`MAX_NAME_BYTES`] at a character boundary.
+fn shorten(stem: &str, ext: &str) -> String {
+    if ext.len() > MAX_KEPT_EXTENSION_BYTES {
+        let joined = format!("{stem}.{ext}");
+        return truncate(&joined, MAX_NAME_BYTES).to_owned();
+    }
+    let room = MAX_NAME_BYTES - ext.len() - 1;
+    format!("{}.{ext}", truncate(stem, room))
+}
+
+fn truncate(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+use chrono::TimeZone;
+
+use super::*;
+
+#[test]
+fn default_name_format() {
+    let at = Utc
+        .timestamp_opt(1_796_376_615, 123_456_789)
+        .single()
+        .expect("valid time");
+    assert_eq!(
+        default_name(at, "jpg"),
+        "data-20261204T093015.123456789Z.jpg"
+    );
+}
+
+#[test]
+fn default_name_pads_nanoseconds() {
+    let at = Utc
+        .timestamp_opt(1_796_376_615, 5)
+        .single()
+        .expect("valid time");
+    assert_eq!(
+        default_name(at, "png"),
+        "data-20261204T093015.000000005Z.png"
+    );
+}
+
+/// Hostile filenames and the name each is stored under (`jpg` is the detected type).
+#[test]
+fn hostile_filenames() {
+    let long_stem = "a".repeat(300);
+    let long_expected = format!("{}.jpg", "a".repeat(MAX_NAME_BYTES - 4));
+    let cases: &[(&str, Option<&str>)] = &[
+        ("snapshot.jpg", Some("snapshot.jpg")),
+        ("../../etc/passwd", Some("passwd.jpg")),
+        ("..\\..\\windows\\win.ini", Some("win.ini")),
+        ("/etc/shadow", Some("shadow.jpg")),
+        ("C:\\Users\\x\\photo.png", Some("photo.png")),
+        ("..", None),
+        (".", None),
+        ("...", None),
+        ("", None),
+        ("   ", None),
+        ("dir/", None),
+        (".hidden", Some("_hidden.jpg")),
+        ("..secret.jpg", Some("__secret.jpg")),
+        ("a\0b.jpg", Some("a_b.jpg")),
+        ("line\r\nbreak.jpg", Some("line__break.jpg")),
+        ("tab\there.jpg", Some("tab_here.jpg")),
+        ("del\u{7f}.jpg", Some("del_.jpg")),
+        ("what?.jpg", Some("what_.jpg")),
+        ("a<b>c:d|e*f\".jpg", Some("a_b_c_d_e_f_.jpg")),
+        ("evil\u{202e}gpj.exe", Some("evil_gpj.exe")),
+        ("CON", Some("_CON.jpg")),
+        ("nul.txt", Some("_nul.txt")),
+        ("console.jpg", Some("console.jpg")),
+        ("trailing. . .", Some("trailing.jpg")),
+        ("  spaced name.jpg  ", Some("spaced name.jpg")),
+        ("café €.jpg", Some("café €.jpg")),
+        ("noextension", Some("noextension.jpg")),
+        ("?", None),
+        ("_", Some("_.jpg")),
+        (long_stem.as_str(), Some(long_expected.as_str())),
+    ];
+    for (filename, expected) in cases {
+        let stored = safe_name(filename, "jpg");
+        assert_eq!(stored.as_deref(), *expected, "filename {filename:?}");
+    }
+}
+
+#[test]
+fn long_name_keeps_extension() {
+    let name = format!("{}.jpeg", "x".repeat(500));
+    let stored = safe_name(&name, "jpg").expect("a name is left");
+    assert_eq!(stored.len(), MAX_NAME_BYTES);
+    assert!(stored.ends_with(".jpeg"), "{stored}");
+}
+
+#[test]
+fn long_multibyte_name_cut_at_char_boundary() {
+    let name = format!("{}.jpg", "é".repeat(300));
+    let stored = safe_name(&name, "jpg").expect("a name is left");
+    assert!(stored.len() <= MAX_NAME_BYTES, "{}", stored.len());
+    assert!(stored.ends_with("é.jpg"), "{stored}");
+}
+
+#[test]
+fn long_extension_cut_with_name() {
+    let name = format!("a.{}", "b".repeat(400));
+    let stored = safe_name(&name, "jpg").expect("a name is left");
+    assert_eq!(stored.len(), MAX_NAME_BYTES);
+    assert!(stored.starts_with("a.b"), "{stored}");
+}
+
+#[test]
+fn numbered_names() {
+    assert_eq!(numbered_name("snapshot.jpg", 1), "snapshot-1.jpg");
+    assert_eq!(numbered_name("archive.tar.gz", 2), "archive.tar-2.gz");
+    assert_eq!(numbered_name("noext", 3), "noext-3");
+}

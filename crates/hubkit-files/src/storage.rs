@@ -1,0 +1,488 @@
+//! The files folder: crash-safe uploads, lookups of stored files and their removal.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::error::{FileError, PathError};
+use crate::name::numbered_name;
+
+/// Name prefix of files that are still being received. Stored names never start with a
+/// dot, so a temporary file can never be mistaken for a stored one.
+const TEMP_PREFIX: &str = ".upload-";
+
+/// Name suffix of files that are still being received.
+const TEMP_SUFFIX: &str = ".part";
+
+/// Size of the buffer that gathers small body frames into larger writes.
+const WRITE_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Numbered variants of a name tried before an upload fails.
+const MAX_NAME_TRIES: u32 = 100_000;
+
+/// Entries kept in the map of next free name numbers before it is cleared.
+const MAX_NAME_HINTS: usize = 10_000;
+
+/// Longest relative path accepted by [`FileStore::resolve`].
+const MAX_RELATIVE_PATH_BYTES: usize = 1024;
+
+/// The folder that stored files live in, laid out as
+/// `<owner>/<YYYYMMDD>/<name>` with the day of receipt in UTC.
+///
+/// Uploads write to a temporary file in their final folder, sync it, give it its name
+/// without ever replacing an existing file, then sync the folder. A crash at any point
+/// leaves either no file under a stored name or the complete file. Temporary files left by
+/// a crash are removed by [`remove_partial_uploads`](FileStore::remove_partial_uploads).
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    root: PathBuf,
+    /// Next number to try per name, so that the thousandth upload named `snapshot.jpg`
+    /// in a day does not try every taken name first.
+    name_hints: Arc<Mutex<HashMap<PathBuf, u32>>>,
+}
+
+/// A file that was stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Path relative to the files folder, with `/` separators:
+    /// `<owner>/<YYYYMMDD>/<name>`.
+    pub relative_path: String,
+    /// The stored name, which differs from the requested one when that was taken.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, as lower-case hex.
+    pub sha256: String,
+}
+
+impl FileStore {
+    /// Opens the files folder at `root`, creating it when missing.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::Folder`] when the folder cannot be created.
+    pub fn open(root: impl Into<PathBuf>) -> Result<FileStore, FileError> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(|source| FileError::Folder {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(FileStore {
+            root,
+            name_hints: Arc::default(),
+        })
+    }
+
+    /// Returns the files folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes the temporary files of uploads that a crash interrupted, and returns how
+    /// many it removed. Call it before the first upload starts, because it cannot tell
+    /// an interrupted upload from a running one. Failures are logged and skipped.
+    pub fn remove_partial_uploads(&self) -> usize {
+        let mut removed = 0;
+        for owner in read_folders(&self.root) {
+            for day in read_folders(&owner) {
+                let Ok(entries) = fs::read_dir(&day) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+                        continue;
+                    }
+                    match fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(err) => tracing::warn!(
+                            file.path = %entry.path().display(),
+                            error = %err,
+                            "failed to remove an interrupted upload's temporary file"
+                        ),
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(
+                files.removed = removed,
+                "removed temporary files of interrupted uploads"
+            );
+        }
+        removed
+    }
+
+    /// Starts an upload for `owner` received at `received_at`, whose content may not
+    /// exceed `limit` bytes. Creates the owner's folder for that day and a temporary file
+    /// in it.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::InvalidOwner`] when `owner` is not a safe folder name,
+    /// [`FileError::Folder`] or [`FileError::Io`] when the folder or file cannot be
+    /// created.
+    pub fn begin(
+        &self,
+        owner: &str,
+        received_at: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Upload, FileError> {
+        if !is_safe_owner(owner) {
+            return Err(FileError::InvalidOwner {
+                owner: owner.to_owned(),
+            });
+        }
+        let day = received_at.format("%Y%m%d").to_string();
+        let owner_folder = self.root.join(owner);
+        create_synced_folder(&owner_folder, &self.root)?;
+        let folder = owner_folder.join(&day);
+        create_synced_folder(&folder, &owner_folder)?;
+
+        let temp = folder.join(format!(
+            "{TEMP_PREFIX}{}{TEMP_SUFFIX}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|source| FileError::Io {
+                action: "create",
+                path: temp.clone(),
+                source,
+            })?;
+        Ok(Upload {
+            relative_folder: format!("{owner}/{day}"),
+            folder,
+            temp,
+            writer: Some(BufWriter::with_capacity(WRITE_BUFFER_BYTES, file)),
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+            name_hints: Arc::clone(&self.name_hints),
+        })
+    }
+
+    /// Returns the absolute path of the stored file at `relative`, after checking that
+    /// the path follows the layout, so that no value can reach outside the files folder.
+    ///
+    /// # Errors
+    ///
+    /// [`PathError`] naming the rule the path breaks.
+    pub fn resolve(&self, relative: &str) -> Result<PathBuf, PathError> {
+        let error = |reason| PathError {
+            path: crate::detect::excerpt(relative),
+            reason,
+        };
+        if relative.len() > MAX_RELATIVE_PATH_BYTES {
+            return Err(error("it is longer than 1024 bytes"));
+        }
+        if relative.contains(['\\', '\0']) || relative.chars().any(char::is_control) {
+            return Err(error("it contains a backslash or a control character"));
+        }
+        let parts: Vec<&str> = relative.split('/').collect();
+        let [owner, day, name] = parts[..] else {
+            return Err(error(
+                "it must have three parts, <owner>/<YYYYMMDD>/<name>, separated by /",
+            ));
+        };
+        if !is_safe_owner(owner) {
+            return Err(error("the owner must be letters, digits, `-` and `_` only"));
+        }
+        if day.len() != 8 || !day.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(error("the day must be eight digits, YYYYMMDD"));
+        }
+        if name.is_empty() || name.starts_with('.') {
+            return Err(error("the file name must not be empty or start with a dot"));
+        }
+        Ok(self.root.join(owner).join(day).join(name))
+    }
+
+    /// Removes the stored file at `relative`. Returns `false` when it was already gone.
+    /// Removes its day folder too when that is empty and not the day of `now`, so a
+    /// running upload never loses its folder.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::Io`] when the path is invalid or the file cannot be removed.
+    pub fn remove(&self, relative: &str, now: DateTime<Utc>) -> Result<bool, FileError> {
+        let path = self.resolve(relative).map_err(|err| FileError::Io {
+            action: "remove",
+            path: PathBuf::from(relative),
+            source: io::Error::new(io::ErrorKind::InvalidInput, err),
+        })?;
+        let removed = match fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => false,
+            Err(source) => {
+                return Err(FileError::Io {
+                    action: "remove",
+                    path,
+                    source,
+                });
+            }
+        };
+        let today = now.format("%Y%m%d").to_string();
+        if let Some(folder) = path.parent()
+            && folder.file_name().is_some_and(|day| day != today.as_str())
+        {
+            // Fails while the folder still has files, which is the common case.
+            let _ = fs::remove_dir(folder);
+        }
+        Ok(removed)
+    }
+}
+
+/// An upload in progress. Dropping it before [`finish`](Upload::finish) removes its
+/// temporary file.
+#[derive(Debug)]
+pub struct Upload {
+    folder: PathBuf,
+    relative_folder: String,
+    temp: PathBuf,
+    writer: Option<BufWriter<File>>,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+    name_hints: Arc<Mutex<HashMap<PathBuf, u32>>>,
+}
+
+impl Upload {
+    /// Appends `bytes` to the file.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::TooLarge`] when the file would exceed its limit (nothing of `bytes`
+    /// is written), [`FileError::Io`] when writing fails.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), FileError> {
+        let size = self.size + bytes.len() as u64;
+        if size > self.limit {
+            return Err(FileError::TooLarge { limit: self.limit });
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(FileError::WriterStopped);
+        };
+        writer.write_all(bytes).map_err(|source| FileError::Io {
+            action: "write",
+            path: self.temp.clone(),
+            source,
+        })?;
+        self.hasher.update(bytes);
+        self.size = size;
+        Ok(())
+    }
+
+    /// Returns the number of bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Returns the folder the file goes to, relative to the files folder:
+    /// `<owner>/<YYYYMMDD>`.
+    pub fn relative_folder(&self) -> &str {
+        &self.relative_folder
+    }
+
+    /// Syncs the file, stores it as `name` (or as the first free `name-<n>` when `name`
+    /// exists), then syncs the folder. `name` must be a single safe file name, such as
+    /// one from [`safe_name`](crate::safe_name) or [`default_name`](crate::default_name).
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::Io`] when syncing or naming fails, [`FileError::NamesExhausted`]
+    /// when every variant of the name is taken. The temporary file is removed in both
+    /// cases.
+    pub fn finish(mut self, name: &str) -> Result<StoredFile, FileError> {
+        let Some(writer) = self.writer.take() else {
+            return Err(FileError::WriterStopped);
+        };
+        let file = writer.into_inner().map_err(|err| FileError::Io {
+            action: "write",
+            path: self.temp.clone(),
+            source: err.into_error(),
+        })?;
+        file.sync_all().map_err(|source| FileError::Io {
+            action: "sync",
+            path: self.temp.clone(),
+            source,
+        })?;
+        drop(file);
+
+        let stored_name = self.link_unique(name)?;
+        // The temporary name is only a second link now; a crash before this line leaves
+        // it for remove_partial_uploads.
+        match fs::remove_file(&self.temp) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(
+                file.path = %self.temp.display(),
+                error = %err,
+                "failed to remove a temporary upload name"
+            ),
+        }
+        sync_folder(&self.folder)?;
+        let sha256 = format!("{:x}", self.hasher.clone().finalize());
+        Ok(StoredFile {
+            relative_path: format!("{}/{stored_name}", self.relative_folder),
+            name: stored_name,
+            size: self.size,
+            sha256,
+        })
+    }
+
+    /// Gives the temporary file the first free name among `name`, `name-1`, `name-2`, ...
+    /// A hard link fails when the target exists, so an existing file is never replaced.
+    fn link_unique(&self, name: &str) -> Result<String, FileError> {
+        let key = self.folder.join(name);
+        let first = self.take_hint(&key);
+        for n in first..=first.saturating_add(MAX_NAME_TRIES) {
+            let candidate = if n == 0 {
+                name.to_owned()
+            } else {
+                numbered_name(name, n)
+            };
+            let target = self.folder.join(&candidate);
+            match fs::hard_link(&self.temp, &target) {
+                Ok(()) => {
+                    self.store_hint(key, n);
+                    return Ok(candidate);
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                // FAT and exFAT, common on removable drives, have no hard links.
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    if self.rename_if_free(&target)? {
+                        self.store_hint(key, n);
+                        return Ok(candidate);
+                    }
+                }
+                Err(source) => {
+                    return Err(FileError::Io {
+                        action: "name",
+                        path: target,
+                        source,
+                    });
+                }
+            }
+        }
+        Err(FileError::NamesExhausted {
+            name: name.to_owned(),
+            tries: MAX_NAME_TRIES,
+            folder: self.folder.clone(),
+        })
+    }
+
+    /// Renames the temporary file to `target` unless `target` exists, for file systems
+    /// without hard links. Holding the hint lock keeps two uploads of this process from
+    /// taking the same name.
+    // NOTE: without hard links, a file that another process creates at `target` between
+    // the check and the rename is replaced.
+    fn rename_if_free(&self, target: &Path) -> Result<bool, FileError> {
+        let _guard = self
+            .name_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if fs::symlink_metadata(target).is_ok() {
+            return Ok(false);
+        }
+        fs::rename(&self.temp, target).map_err(|source| FileError::Io {
+            action: "name",
+            path: target.to_owned(),
+            source,
+        })?;
+        Ok(true)
+    }
+
+    fn take_hint(&self, key: &Path) -> u32 {
+        let hints = self
+            .name_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        hints.get(key).map_or(0, |last| last.saturating_add(1))
+    }
+
+    fn store_hint(&self, key: PathBuf, n: u32) {
+        let mut hints = self
+            .name_hints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if hints.len() >= MAX_NAME_HINTS {
+            hints.clear();
+        }
+        let entry = hints.entry(key).or_insert(n);
+        *entry = (*entry).max(n);
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        // Runs after finish too, when the temporary name is already gone.
+        self.writer = None;
+        match fs::remove_file(&self.temp) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(
+                file.path = %self.temp.display(),
+                error = %err,
+                "failed to remove the temporary file of an unfinished upload"
+            ),
+        }
+    }
+}
+
+/// Returns whether `owner` can be one folder name: 1 to 64 ASCII letters, digits, `-`
+/// and `_`.
+fn is_safe_owner(owner: &str) -> bool {
+    (1..=64).contains(&owner.len())
+        && owner
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+}
+
+/// Creates `folder` when missing and then syncs `parent`, so the new entry survives a
+/// crash.
+fn create_synced_folder(folder: &Path, parent: &Path) -> Result<(), FileError> {
+    match fs::create_dir(folder) {
+        Ok(()) => sync_folder(parent),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(FileError::Folder {
+            path: folder.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn sync_folder(folder: &Path) -> Result<(), FileError> {
+    File::open(folder)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|source| FileError::Folder {
+            path: folder.to_owned(),
+            source,
+        })
+}
+
+/// Returns the subfolders of `folder`, skipping anything unreadable.
+fn read_folders(folder: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
