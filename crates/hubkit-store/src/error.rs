@@ -84,6 +84,13 @@ pub enum StoreError {
         timestamp: DateTime<Utc>,
     },
 
+    /// A stored file's receipt time is outside the range of `i64` nanoseconds.
+    #[error("stored file {path} has a receipt time outside the years 1677 to 2262")]
+    FileTimestampOutOfRange {
+        /// The file's relative path.
+        path: String,
+    },
+
     /// A record's data or transport could not be serialized as JSON.
     #[error("failed to serialize the {column} of record {data_id} as JSON")]
     Encode {

@@ -15,6 +15,7 @@
 mod codec;
 mod cursor;
 mod error;
+mod files;
 mod options;
 mod query;
 mod schema;
@@ -26,6 +27,7 @@ mod tests;
 
 pub use cursor::Cursor;
 pub use error::StoreError;
+pub use files::{FileRemoval, FileRow, NewFile};
 pub use options::{
     CommitObserver, CommitStats, DEFAULT_BROADCAST_CAPACITY, DEFAULT_MAX_BATCH,
     DEFAULT_QUEUE_CAPACITY, StoreOptions, Synchronous,

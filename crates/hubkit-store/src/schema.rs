@@ -102,6 +102,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
             d.transport
         FROM record_data AS d
         JOIN sources AS s ON s.id = d.source;",
+    // Version 3: stored files and the records that refer to them. A file whose
+    // retention removed it keeps its row, with `removed_ns` set; the partial indexes
+    // cover the files still on disk.
+    "CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL,
+        path TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        received_ns INTEGER NOT NULL,
+        removed_ns INTEGER,
+        removal_reason TEXT
+    ) STRICT;
+    CREATE UNIQUE INDEX files_live_path ON files (path) WHERE removed_ns IS NULL;
+    CREATE INDEX files_live_owner ON files (owner, received_ns) WHERE removed_ns IS NULL;
+    CREATE TABLE file_records (
+        file INTEGER NOT NULL REFERENCES files (id),
+        seq INTEGER NOT NULL REFERENCES record_data (seq),
+        PRIMARY KEY (file, seq)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Returns the newest schema version this code can migrate to.

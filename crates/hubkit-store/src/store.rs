@@ -7,7 +7,10 @@ use hubkit_model::Record;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use chrono::{DateTime, Utc};
+
 use crate::codec::EncodedRecord;
+use crate::files::{FileRemoval, FileRow, NewFile, find_file, live_files, mark_removed};
 use crate::schema::{open_reader, open_writer};
 use crate::writer::{Message, WriteRequest, Writer};
 use crate::{Cursor, RecordPage, RecordQuery, StoreError, StoreOptions};
@@ -133,6 +136,34 @@ impl Store {
     /// cannot be stored (nothing is written), [`StoreError::Write`] when the
     /// transaction failed, and [`StoreError::Closed`] after [`close`](Store::close).
     pub async fn insert(&self, records: Vec<Record>) -> Result<Vec<Cursor>, StoreError> {
+        self.write(records, None).await
+    }
+
+    /// Stores `records` and the stored `file` they refer to in one transaction, linking
+    /// the file to each record, and returns the records' cursors; see
+    /// [`insert`](Store::insert).
+    ///
+    /// Write the file to disk, sync it and its folder first: once this returns, the
+    /// records point at the file.
+    ///
+    /// # Errors
+    ///
+    /// As for [`insert`](Store::insert), and [`StoreError::FileTimestampOutOfRange`] when
+    /// the file's receipt time does not fit `i64` nanoseconds.
+    pub async fn insert_with_file(
+        &self,
+        records: Vec<Record>,
+        file: NewFile,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let received_ns = file.received_ns()?;
+        self.write(records, Some((file, received_ns))).await
+    }
+
+    async fn write(
+        &self,
+        records: Vec<Record>,
+        file: Option<(NewFile, i64)>,
+    ) -> Result<Vec<Cursor>, StoreError> {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -144,7 +175,11 @@ impl Store {
             .map(EncodedRecord::new)
             .collect::<Result<Vec<_>, _>>()?;
         let (reply, response) = oneshot::channel();
-        let request = Message::Write(WriteRequest { records, reply });
+        let request = Message::Write(WriteRequest {
+            records,
+            file,
+            reply,
+        });
         self.inner
             .sender
             .send(request)
@@ -179,6 +214,69 @@ impl Store {
         tokio::task::spawn_blocking(move || inner.with_reader(|conn| query.run(conn)))
             .await
             .map_err(|source| StoreError::ReadTask { source })?
+    }
+
+    /// Returns the stored file at `path` (relative to the files folder), or `None` when
+    /// there is none or retention removed it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails, [`StoreError::ReadTask`] when the blocking
+    /// task fails.
+    pub async fn find_file(&self, path: &str) -> Result<Option<FileRow>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || inner.with_reader(|conn| find_file(conn, &path)))
+            .await
+            .map_err(|source| StoreError::ReadTask { source })?
+    }
+
+    /// Returns the files of `owner` that retention has not removed, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// As for [`find_file`](Store::find_file).
+    pub async fn live_files(&self, owner: &str) -> Result<Vec<FileRow>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let owner = owner.to_owned();
+        tokio::task::spawn_blocking(move || inner.with_reader(|conn| live_files(conn, &owner)))
+            .await
+            .map_err(|source| StoreError::ReadTask { source })?
+    }
+
+    /// Marks files removed at `at`, and adds `"Removed": {"At": <RFC 3339>, "Reason":
+    /// <reason>}` to the `Data` of each record that refers to them, in one transaction on
+    /// the writer thread. Returns how many files were marked; files already marked are
+    /// skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Write`] when the transaction fails, [`StoreError::Closed`] after
+    /// [`close`](Store::close).
+    pub async fn mark_files_removed(
+        &self,
+        removals: Vec<FileRemoval>,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        if self.inner.closing.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let (reply, response) = oneshot::channel();
+        let count = removals.len();
+        let message = Message::Maintain(Box::new(move |conn| {
+            let result = mark_removed(conn, &removals, at).map_err(|source| StoreError::Write {
+                records: count,
+                source: Arc::new(source),
+            });
+            // A failed send means the caller went away; the marks stay committed.
+            let _ = reply.send(result);
+        }));
+        self.inner
+            .sender
+            .send(message)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        response.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Returns the number of stored records. Blocks the calling thread, so call it at

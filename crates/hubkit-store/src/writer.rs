@@ -11,6 +11,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::codec::{EncodedRecord, INSERT_SQL, SourceCache, insert_row};
+use crate::files::{NewFile, insert_file};
 use crate::options::{CommitObserver, CommitStats};
 use crate::{Cursor, StoreError, StoredRecord};
 
@@ -29,6 +30,8 @@ pub(crate) struct Done {
 /// Records of one `insert` call, which are committed together.
 pub(crate) struct WriteRequest {
     pub(crate) records: Vec<EncodedRecord>,
+    /// A stored file that the records refer to, with its receipt time in nanoseconds.
+    pub(crate) file: Option<(NewFile, i64)>,
     pub(crate) reply: oneshot::Sender<Done>,
 }
 
@@ -38,6 +41,9 @@ pub(crate) enum Message {
     /// Stop taking messages, write the queued ones, close the connection, then send
     /// `()`.
     Shutdown(oneshot::Sender<()>),
+    /// Runs a maintenance function, such as marking files removed, on the write
+    /// connection between two batches.
+    Maintain(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Runs a function on the write connection between two batches.
     #[cfg(test)]
     Inspect(Box<dyn FnOnce(&Connection) + Send>),
@@ -177,6 +183,7 @@ impl Writer {
             };
             match message {
                 Message::Write(request) => return Next::Request(request),
+                Message::Maintain(function) => function(&mut self.conn),
                 Message::Shutdown(ack) => {
                     // Closing rejects new sends but keeps the queued messages readable.
                     self.receiver.close();
@@ -360,8 +367,8 @@ fn insert_batch(
         .map_err(BatchError::Transaction)?;
     let mut all = Vec::with_capacity(batch.len());
     for request in batch {
-        let cursors = insert_all(conn, sources, &mut statement, &request.records)
-            .map_err(BatchError::Insert)?;
+        let cursors =
+            insert_all(conn, sources, &mut statement, request).map_err(BatchError::Insert)?;
         all.push(cursors);
     }
     Ok(all)
@@ -390,7 +397,7 @@ fn write_separately(
         let savepoint = tx.savepoint()?;
         let inserted = {
             let mut statement = savepoint.prepare_cached(INSERT_SQL)?;
-            insert_all(&savepoint, sources, &mut statement, &request.records)
+            insert_all(&savepoint, sources, &mut statement, request)
         };
         match inserted {
             Ok(cursors) => {
@@ -409,18 +416,22 @@ fn write_separately(
     Ok(replies)
 }
 
-/// Inserts the records of one request and returns their cursors.
+/// Inserts the records of one request, and its file linked to them, and returns the
+/// records' cursors.
 fn insert_all(
     conn: &Connection,
     sources: &mut SourceCache,
     statement: &mut Statement<'_>,
-    records: &[EncodedRecord],
+    request: &WriteRequest,
 ) -> Result<Vec<Cursor>, rusqlite::Error> {
-    let mut cursors = Vec::with_capacity(records.len());
-    for encoded in records {
+    let mut cursors = Vec::with_capacity(request.records.len());
+    for encoded in &request.records {
         let source = sources.id(conn, &encoded.record)?;
         let seq = insert_row(statement, encoded, source)?;
         cursors.push(Cursor::from_seq(seq));
+    }
+    if let Some((file, received_ns)) = &request.file {
+        insert_file(conn, file, *received_ns, cursors.iter().map(|c| c.seq()))?;
     }
     Ok(cursors)
 }

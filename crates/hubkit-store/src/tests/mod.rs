@@ -9,6 +9,7 @@ use tempfile::TempDir;
 
 use crate::{Store, StoreOptions};
 
+mod files;
 mod query;
 mod schema;
 mod write;

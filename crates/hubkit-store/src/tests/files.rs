@@ -1,0 +1,182 @@
+//! Stored files: linking, lookups, retention marks and the version 3 migration.
+
+use rusqlite::Connection;
+
+use super::{db_path, open, sample, tempdir, time};
+use crate::{FileRemoval, NewFile, RecordQuery};
+
+fn new_file(owner: &str, path: &str, offset_seconds: i64) -> NewFile {
+    NewFile {
+        owner: owner.into(),
+        path: path.into(),
+        media_type: "image/jpeg".into(),
+        size: 1234,
+        sha256: "ab".repeat(32),
+        received_at: time(offset_seconds),
+    }
+}
+
+#[tokio::test]
+async fn file_is_linked_to_every_record() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let file = new_file("owner", "owner/20210913/a.jpg", 0);
+    let cursors = store
+        .insert_with_file(vec![sample(0), sample(0)], file.clone())
+        .await
+        .expect("insert succeeds");
+    assert_eq!(cursors.len(), 2);
+
+    let found = store
+        .find_file("owner/20210913/a.jpg")
+        .await
+        .expect("lookup succeeds")
+        .expect("file is found");
+    assert_eq!(found.file, file);
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let links: Vec<i64> = conn
+        .prepare("SELECT seq FROM file_records WHERE file = ?1 ORDER BY seq")
+        .expect("statement prepares")
+        .query_map([found.id], |row| row.get(0))
+        .expect("query runs")
+        .collect::<Result<_, _>>()
+        .expect("rows read");
+    let seqs: Vec<i64> = cursors.iter().map(|cursor| cursor.seq()).collect();
+    assert_eq!(links, seqs);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn unknown_path_is_not_found() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let found = store.find_file("owner/20210913/missing.jpg").await;
+    assert_eq!(found.expect("lookup succeeds"), None);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn live_files_are_listed_oldest_first() {
+    let folder = tempdir();
+    let store = open(&folder);
+    for (path, offset) in [("o/20210913/b.jpg", 5), ("o/20210913/a.jpg", 1)] {
+        store
+            .insert_with_file(vec![sample(offset)], new_file("o", path, offset))
+            .await
+            .expect("insert succeeds");
+    }
+    store
+        .insert_with_file(
+            vec![sample(0)],
+            new_file("other", "other/20210913/c.jpg", 0),
+        )
+        .await
+        .expect("insert succeeds");
+
+    let listed = store.live_files("o").await.expect("listing succeeds");
+    let paths: Vec<&str> = listed.iter().map(|row| row.file.path.as_str()).collect();
+    assert_eq!(paths, vec!["o/20210913/a.jpg", "o/20210913/b.jpg"]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn removal_marks_file_and_records() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let mut record = sample(0);
+    record.data = serde_json::json!({"Path": "o/20210913/a.jpg", "Size": 1234});
+    store
+        .insert_with_file(vec![record], new_file("o", "o/20210913/a.jpg", 0))
+        .await
+        .expect("insert succeeds");
+    store
+        .insert(vec![sample(1)])
+        .await
+        .expect("insert succeeds");
+    let id = store.live_files("o").await.expect("listing")[0].id;
+
+    let removal = FileRemoval {
+        id,
+        reason: "max-age".into(),
+    };
+    let marked = store
+        .mark_files_removed(vec![removal.clone()], time(100))
+        .await
+        .expect("marking succeeds");
+    assert_eq!(marked, 1);
+    let again = store
+        .mark_files_removed(vec![removal], time(200))
+        .await
+        .expect("marking succeeds");
+    assert_eq!(again, 0, "a file is marked once");
+
+    assert!(store.live_files("o").await.expect("listing").is_empty());
+    assert_eq!(
+        store.find_file("o/20210913/a.jpg").await.expect("lookup"),
+        None
+    );
+    let page = store.query(RecordQuery::default()).await.expect("query");
+    // The default order is newest first.
+    let data: Vec<&serde_json::Value> = page.records.iter().map(|r| &r.record.data).collect();
+    assert_eq!(
+        *data[1],
+        serde_json::json!({
+            "Path": "o/20210913/a.jpg",
+            "Size": 1234,
+            "Removed": {"At": "2021-09-13T00:28:22.594348934Z", "Reason": "max-age"}
+        })
+    );
+    assert_eq!(*data[0], serde_json::json!({"device": "sensor-a"}));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn removed_path_can_be_stored_again() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let path = "o/20210913/a.jpg";
+    store
+        .insert_with_file(vec![sample(0)], new_file("o", path, 0))
+        .await
+        .expect("insert succeeds");
+    let id = store.live_files("o").await.expect("listing")[0].id;
+    store
+        .mark_files_removed(
+            vec![FileRemoval {
+                id,
+                reason: "max-total-bytes".into(),
+            }],
+            time(1),
+        )
+        .await
+        .expect("marking succeeds");
+    store
+        .insert_with_file(vec![sample(2)], new_file("o", path, 2))
+        .await
+        .expect("a new file may take the path");
+    let found = store.find_file(path).await.expect("lookup").expect("found");
+    assert_ne!(found.id, id);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn duplicate_live_path_fails_alone() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let path = "o/20210913/a.jpg";
+    store
+        .insert_with_file(vec![sample(0)], new_file("o", path, 0))
+        .await
+        .expect("insert succeeds");
+    let err = store
+        .insert_with_file(vec![sample(1)], new_file("o", path, 1))
+        .await
+        .expect_err("two live files cannot share a path");
+    assert!(matches!(err, crate::StoreError::Write { .. }), "{err:?}");
+    assert_eq!(
+        store.record_count().expect("count"),
+        1,
+        "the record rolled back"
+    );
+    store.close().await;
+}
