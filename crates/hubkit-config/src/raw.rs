@@ -34,6 +34,7 @@ pub(crate) struct RawTls {
 #[serde(deny_unknown_fields, expecting = "a table of limits")]
 pub(crate) struct RawLimits {
     pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_file_bytes: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
     pub header_read_timeout_ms: Option<Spanned<i64>>,
     pub body_read_timeout_ms: Option<Spanned<i64>>,
@@ -78,6 +79,20 @@ pub(crate) struct RawWebhook {
     pub enabled: Option<bool>,
     pub max_body_bytes: Option<Spanned<i64>>,
     pub auth: Option<Spanned<RawAuth>>,
+    pub files: Option<Spanned<RawFiles>>,
+}
+
+/// The `files` table of a webhook.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with the keys of webhook file reception"
+)]
+pub(crate) struct RawFiles {
+    pub enabled: Option<bool>,
+    pub max_bytes: Option<Spanned<i64>>,
+    pub max_age_hours: Option<Spanned<i64>>,
+    pub max_total_bytes: Option<Spanned<i64>>,
 }
 
 /// The `auth` table of a webhook. It is a struct with a `type` key rather than an

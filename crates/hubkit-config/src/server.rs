@@ -98,6 +98,9 @@ pub(crate) enum TlsMode {
 pub struct Limits {
     /// Maximum request body size in bytes, unless a webhook sets its own.
     pub max_body_bytes: u64,
+    /// Maximum size in bytes of a file received by a webhook, unless the webhook sets
+    /// its own.
+    pub max_file_bytes: u64,
     /// Maximum number of connections open at once.
     pub max_connections: usize,
     /// Time allowed to receive a request's headers.
@@ -116,6 +119,7 @@ impl Limits {
     /// The limits used for keys the file leaves out.
     pub const DEFAULT: Limits = Limits {
         max_body_bytes: 1024 * 1024,
+        max_file_bytes: 256 * 1024 * 1024,
         max_connections: 1024,
         header_read_timeout: Duration::from_millis(10_000),
         body_read_timeout: Duration::from_millis(30_000),
@@ -126,6 +130,15 @@ impl Limits {
 
     /// Allowed values of `max_body_bytes`, server-wide or per webhook: 1 byte to 1 GiB.
     pub const BODY_BYTES_RANGE: RangeInclusive<u64> = 1..=1024 * 1024 * 1024;
+
+    /// Allowed values of `max_file_bytes`, server-wide or per webhook: 1 byte to 1 TiB.
+    pub const FILE_BYTES_RANGE: RangeInclusive<u64> = 1..=1 << 40;
+
+    /// Allowed values of a webhook's `files.max_age_hours`: 1 hour to 100 years.
+    pub const MAX_AGE_HOURS_RANGE: RangeInclusive<u64> = 1..=876_000;
+
+    /// Allowed values of a webhook's `files.max_total_bytes`: 1 byte to 1 PiB.
+    pub const TOTAL_BYTES_RANGE: RangeInclusive<u64> = 1..=1 << 50;
 
     /// Allowed values of `max_connections`.
     pub const CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
@@ -381,6 +394,13 @@ fn build_limits(raw: &RawLimits, report: &mut Report<'_>) -> Limits {
             report,
         )
         .unwrap_or(defaults.max_body_bytes),
+        max_file_bytes: check_range(
+            &raw.max_file_bytes,
+            &Limits::FILE_BYTES_RANGE,
+            &field("max_file_bytes"),
+            report,
+        )
+        .unwrap_or(defaults.max_file_bytes),
         max_connections: max_connections.unwrap_or(defaults.max_connections),
         header_read_timeout: timeout(
             &raw.header_read_timeout_ms,

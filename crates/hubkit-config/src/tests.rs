@@ -295,3 +295,88 @@ fn load_reads_file() {
     assert_eq!(config.server.listen.to_string(), "[::1]:9000");
     assert_eq!(config.file, file.path());
 }
+
+#[test]
+fn files_table_is_read() {
+    let text = format!(
+        "[server.limits]\nmax_file_bytes = 5000\n{AREA}{}{}",
+        webhook(
+            "camera",
+            "camera-upload",
+            "[webhooks.files]\nenabled = true\nmax_bytes = 1000\nmax_age_hours = 48\nmax_total_bytes = 9000\n"
+        ),
+        binding("camera", ""),
+    );
+    let config = check(&text).unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(config.server.limits.max_file_bytes, 5000);
+    let files = config.webhooks[0].files;
+    assert!(files.enabled);
+    assert_eq!(files.max_bytes, Some(1000));
+    assert_eq!(
+        files.max_age,
+        Some(std::time::Duration::from_secs(48 * 3600))
+    );
+    assert_eq!(files.max_total_bytes, Some(9000));
+}
+
+#[test]
+fn files_default_to_enabled_without_retention() {
+    let text = format!(
+        "{AREA}{}{}",
+        webhook("a", "a-long-path", ""),
+        binding("a", "")
+    );
+    let config = check(&text).unwrap_or_else(|errors| panic!("{errors}"));
+    let files = config.webhooks[0].files;
+    assert!(files.enabled);
+    assert_eq!(files.max_bytes, None);
+    assert_eq!(files.max_age, None);
+    assert_eq!(files.max_total_bytes, None);
+    assert_eq!(config.server.limits.max_file_bytes, 256 * 1024 * 1024);
+}
+
+#[test]
+fn files_table_errors_name_field_and_rule() {
+    let query_webhook = "\n[[webhooks]]\nname = \"q\"\ncustom_path = \"q-long-path\"\n\
+         payload_format = \"query-params\"\n[webhooks.files]\nenabled = true\n";
+    let text = format!(
+        "{AREA}{}{query_webhook}",
+        webhook(
+            "a",
+            "a-long-path",
+            "[webhooks.files]\nmax_bytes = 0\nmax_age_hours = -1\nmax_total_bytes = 0\n"
+        ),
+    );
+    let errors = errors_of(&text);
+    let found: Vec<(&str, &str)> = errors
+        .errors()
+        .iter()
+        .map(|e| (e.field.as_str(), e.message.as_str()))
+        .collect();
+    let fields: Vec<&str> = found.iter().map(|(field, _)| *field).collect();
+    assert_eq!(
+        fields,
+        [
+            "webhooks[0].files.max_bytes",
+            "webhooks[0].files.max_age_hours",
+            "webhooks[0].files.max_total_bytes",
+            "webhooks[1].files",
+        ]
+    );
+    assert!(
+        found[0].1.contains("max_bytes is 0; it must be 1 to"),
+        "{}",
+        found[0].1
+    );
+    assert!(found[3].1.contains("query-params"), "{}", found[3].1);
+}
+
+#[test]
+fn files_table_unknown_key_is_rejected() {
+    let text = format!(
+        "{AREA}{}",
+        webhook("a", "a-long-path", "[webhooks.files]\nmax_size = 10\n")
+    );
+    let message = errors_of(&text).to_string();
+    assert!(message.contains("max_size"), "{message}");
+}

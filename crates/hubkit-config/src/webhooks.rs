@@ -3,13 +3,13 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use hubkit_endpoints::{Auth, CustomPath, PasswordSpec, Webhook};
+use hubkit_endpoints::{Auth, CustomPath, FileReception, PasswordSpec, PayloadFormat, Webhook};
 use hubkit_model::{DeviceRef, ShortId, Topology};
 use toml::Spanned;
 
 use crate::document::Item;
 use crate::error::Report;
-use crate::raw::{AuthType, RawAuth, RawWebhook};
+use crate::raw::{AuthType, RawAuth, RawFiles, RawWebhook};
 use crate::server::{Limits, check_range};
 
 /// A webhook that passed its own checks, with the span its warnings point at.
@@ -98,6 +98,16 @@ fn build_one(
         Some(auth) => build_auth(auth, &name, &format!("{prefix}.auth"), report),
         None => Some(Auth::None),
     };
+    let files = match raw.files {
+        Some(files) => build_files(
+            files,
+            &name,
+            raw.payload_format,
+            &format!("{prefix}.files"),
+            report,
+        ),
+        None => FileReception::default(),
+    };
 
     let (Some(custom_path), Some(auth)) = (custom_path, auth) else {
         return None;
@@ -108,6 +118,7 @@ fn build_one(
     let mut webhook = Webhook::new(name, custom_path, raw.payload_format, auth);
     webhook.enabled = raw.enabled.unwrap_or(true);
     webhook.max_body_bytes = max_body_bytes;
+    webhook.files = files;
     Some(CheckedWebhook {
         index: item.index,
         name_span: raw.name.span(),
@@ -255,4 +266,50 @@ fn build_password(
     );
     report.warning(span, field, message);
     Some(PasswordSpec::Clear(text))
+}
+
+/// Checks a webhook's `files` table. A query-params webhook receives no body, so the
+/// table is an error there.
+fn build_files(
+    raw: Spanned<RawFiles>,
+    webhook: &str,
+    format: PayloadFormat,
+    field: &str,
+    report: &mut Report<'_>,
+) -> FileReception {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    if format == PayloadFormat::QueryParams {
+        let message = format!(
+            "webhook {webhook:?} has payload format query-params, which receives no body, \
+             so `files` does not apply; remove the table or use payload format json"
+        );
+        report.error(span, field, message);
+        return FileReception::default();
+    }
+    let range = |value, range, key: &str, report: &mut Report<'_>| {
+        check_range(value, range, &format!("{field}.{key}"), report)
+    };
+    FileReception {
+        enabled: raw.enabled.unwrap_or(true),
+        max_bytes: range(
+            &raw.max_bytes,
+            &Limits::FILE_BYTES_RANGE,
+            "max_bytes",
+            report,
+        ),
+        max_age: range(
+            &raw.max_age_hours,
+            &Limits::MAX_AGE_HOURS_RANGE,
+            "max_age_hours",
+            report,
+        )
+        .map(|hours| std::time::Duration::from_secs(hours * 3600)),
+        max_total_bytes: range(
+            &raw.max_total_bytes,
+            &Limits::TOTAL_BYTES_RANGE,
+            "max_total_bytes",
+            report,
+        ),
+    }
 }

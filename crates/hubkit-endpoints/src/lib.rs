@@ -33,4 +33,4 @@ pub use credentials::{AuthCheck, AuthError, PendingVerification};
 pub use error::EndpointError;
 pub use format::PayloadFormat;
 pub use path::CustomPath;
-pub use registry::{Endpoint, Registry, Webhook};
+pub use registry::{Endpoint, FileReception, Registry, Webhook};

@@ -28,6 +28,34 @@ pub struct Webhook {
     pub enabled: bool,
     /// Maximum body size in bytes for this webhook, or `None` for the server's default.
     pub max_body_bytes: Option<u64>,
+    /// How the webhook receives bodies that are not JSON.
+    pub files: FileReception,
+}
+
+/// File reception settings of a webhook whose payload format is `json`: a body whose media
+/// type is not JSON is stored as a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileReception {
+    /// Whether non-JSON bodies are stored as files. When off they are rejected with 415.
+    pub enabled: bool,
+    /// Maximum file size in bytes, or `None` for the server's default.
+    pub max_bytes: Option<u64>,
+    /// Stored files older than this are removed, or `None` to keep them regardless of age.
+    pub max_age: Option<std::time::Duration>,
+    /// While the webhook's stored files take more bytes than this, the oldest are
+    /// removed. `None` sets no limit.
+    pub max_total_bytes: Option<u64>,
+}
+
+impl Default for FileReception {
+    fn default() -> FileReception {
+        FileReception {
+            enabled: true,
+            max_bytes: None,
+            max_age: None,
+            max_total_bytes: None,
+        }
+    }
 }
 
 impl Webhook {
@@ -48,6 +76,7 @@ impl Webhook {
             auth,
             enabled: true,
             max_body_bytes: None,
+            files: FileReception::default(),
         }
     }
 }
