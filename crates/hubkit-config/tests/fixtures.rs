@@ -10,6 +10,18 @@ use hubkit_endpoints::{Auth, PasswordSpec, PayloadFormat, Registry};
 
 /// File name in `fixtures/config/bad`, then the expected line, key and message fragment.
 const BAD_CASES: &[(&str, usize, &str, &str)] = &[
+    (
+        "files-on-query-params.toml",
+        13,
+        "webhooks[0].files",
+        "which receives no body",
+    ),
+    (
+        "files-max-age-zero.toml",
+        15,
+        "webhooks[0].files.max_age_hours",
+        "max_age_hours is 0; it must be 1 to 876000",
+    ),
     ("syntax-unclosed-string.toml", 3, "", "invalid basic string"),
     (
         "unknown-top-level-key.toml",
@@ -332,10 +344,23 @@ fn example_config_is_valid() {
     let names: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(
         names,
-        ["sensor-data", "sensor-data-basic", "sensor-data-query"]
+        [
+            "sensor-data",
+            "sensor-data-basic",
+            "sensor-data-query",
+            "camera-upload"
+        ]
     );
     assert!(config.webhooks.iter().all(|w| w.enabled));
-    assert_eq!(config.topology.bindings().len(), 3);
+    assert_eq!(config.topology.bindings().len(), 4);
+    let camera = &config.webhooks[3].files;
+    assert!(camera.enabled);
+    assert_eq!(camera.max_bytes, Some(100 * 1024 * 1024));
+    assert_eq!(
+        camera.max_age,
+        Some(std::time::Duration::from_secs(720 * 3600))
+    );
+    assert_eq!(camera.max_total_bytes, Some(5 * 1024 * 1024 * 1024));
     assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
     assert!(config.warnings[0].message.contains("clear text"));
 }

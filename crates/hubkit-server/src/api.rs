@@ -43,7 +43,7 @@ pub(crate) async fn handle(
     result.unwrap_or_else(Problem::into_response)
 }
 
-fn check_admin(state: &AppState, request: &Parts) -> Result<(), Problem> {
+pub(crate) fn check_admin(state: &AppState, request: &Parts) -> Result<(), Problem> {
     if request
         .headers
         .get_all(header::AUTHORIZATION)
@@ -414,6 +414,18 @@ struct WebhookView {
     authentication: &'static str,
     enabled: bool,
     layers: Vec<String>,
+    /// File reception of a json webhook; `None` for query-params webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<FilesView>,
+}
+
+/// File reception settings as `GET /api/v1/webhooks` shows them.
+#[derive(Serialize)]
+struct FilesView {
+    enabled: bool,
+    max_bytes: u64,
+    max_age_hours: Option<u64>,
+    max_total_bytes: Option<u64>,
 }
 
 fn webhooks(state: &AppState, request: &Parts) -> Result<Response<ResponseBody>, Problem> {
@@ -456,6 +468,14 @@ fn webhooks(state: &AppState, request: &Parts) -> Result<Response<ResponseBody>,
                 },
                 enabled: webhook.enabled,
                 layers,
+                files: (webhook.format == hubkit_endpoints::PayloadFormat::Json).then(|| {
+                    FilesView {
+                        enabled: webhook.files.enabled,
+                        max_bytes: webhook.files.max_bytes.unwrap_or(runtime.max_file_bytes),
+                        max_age_hours: webhook.files.max_age.map(|age| age.as_secs() / 3600),
+                        max_total_bytes: webhook.files.max_total_bytes,
+                    }
+                }),
             }
         })
         .collect();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use chrono::{DateTime, Utc};
 use hubkit_config::{Config, Synchronous, TlsConfig};
+use hubkit_files::{Detector, FileStore};
 use hubkit_store::{CommitStats, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -17,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::{Metrics, ReloadLabels};
+use crate::retention;
 use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime};
 use crate::tls;
 use crate::token::{AdminToken, TokenError};
@@ -28,6 +31,9 @@ const LIVE_RECORDS: usize = 64;
 
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "hubkit.db";
+
+/// Folder inside the data directory that received files are stored in.
+pub const FILES_FOLDER: &str = "files";
 
 /// Settings of [`Hub::start`] that do not come from the configuration file.
 #[derive(Debug, Default, Clone)]
@@ -52,6 +58,15 @@ pub enum StartError {
     /// The store cannot be opened.
     #[error("failed to open the store")]
     Store(#[from] hubkit_store::StoreError),
+    /// The files folder cannot be opened.
+    #[error("failed to open the files folder {path}")]
+    Files {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: hubkit_files::FileError,
+    },
     /// TLS cannot be set up.
     #[error("failed to set up TLS")]
     Tls(#[from] tls::TlsError),
@@ -95,6 +110,7 @@ pub struct Hub {
     max_connections: usize,
     shutdown: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
+    retention_task: JoinHandle<()>,
 }
 
 impl Hub {
@@ -117,6 +133,8 @@ impl Hub {
         )?;
         let metrics = Metrics::new();
         let store = open_store(&config, &metrics)?;
+        let files = open_files(&server.data_dir)?;
+        let detector = Detector::new();
         let listener =
             TcpListener::bind(server.listen)
                 .await
@@ -136,6 +154,8 @@ impl Hub {
         let state = Arc::new(AppState {
             runtime: ArcSwap::from_pointee(runtime),
             store,
+            files,
+            detector,
             metrics,
             admin,
             password_verifications: Semaphore::new(PASSWORD_VERIFICATIONS),
@@ -158,6 +178,7 @@ impl Hub {
         };
         let max_connections = limits.max_connections;
         let connections = Arc::new(Semaphore::new(max_connections));
+        let retention_task = tokio::spawn(retention::run(state.clone(), shutdown_rx.clone()));
         let accept_task = tokio::spawn(listener::accept_loop(
             listener,
             state.clone(),
@@ -177,6 +198,7 @@ impl Hub {
             max_connections,
             shutdown,
             accept_task,
+            retention_task,
         })
     }
 
@@ -223,6 +245,17 @@ impl Hub {
     /// Returns the store.
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// Returns the folder that received files are stored in.
+    pub fn files_dir(&self) -> &Path {
+        self.state.files.root()
+    }
+
+    /// Runs one retention pass as if the time were `now`, and returns how many files it
+    /// removed. The hub also runs one every minute by itself.
+    pub async fn enforce_retention(&self, now: DateTime<Utc>) -> usize {
+        retention::enforce(&self.state, now).await
     }
 
     /// Applies a new, already validated configuration. Requests in flight finish on the old
@@ -283,6 +316,7 @@ impl Hub {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
+        let _ = self.retention_task.await;
         let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(grace, self.connections.acquire_many(all)).await;
         if drained.is_err() {
@@ -311,6 +345,31 @@ fn create_data_dir(path: &Path) -> Result<(), StartError> {
         .mode(0o700)
         .create(path)
         .map_err(data_dir_err)
+}
+
+/// Opens the files folder, readable only by its owner when hubkitd creates it, and
+/// removes what interrupted uploads left.
+fn open_files(data_dir: &Path) -> Result<FileStore, StartError> {
+    let root = data_dir.join(FILES_FOLDER);
+    if !root.is_dir() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&root)
+            .or_else(|err| match err.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(err),
+            })
+            .map_err(|source| StartError::DataDir {
+                path: root.clone(),
+                source,
+            })?;
+    }
+    let files = FileStore::open(&root).map_err(|err| StartError::Files {
+        path: root.clone(),
+        source: err,
+    })?;
+    files.remove_partial_uploads();
+    Ok(files)
 }
 
 fn open_store(config: &Config, metrics: &Arc<Metrics>) -> Result<Store, StartError> {

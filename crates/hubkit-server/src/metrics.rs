@@ -34,6 +34,19 @@ pub struct Metrics {
     pub open_connections: Gauge,
     /// Configuration reloads by outcome.
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Files stored by webhooks.
+    pub files_stored: Counter,
+    /// Bytes of the files stored by webhooks.
+    pub file_bytes_stored: Counter,
+    /// Stored files removed by retention, by reason.
+    pub files_removed: Family<RemovalLabels, Counter>,
+}
+
+/// Labels of the removed-files counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RemovalLabels {
+    /// `max-age` or `max-total-bytes`.
+    pub reason: &'static str,
 }
 
 /// Labels of the reload counter.
@@ -83,8 +96,29 @@ impl Metrics {
             "Configuration reloads by outcome",
             reloads.clone(),
         );
+        let files_stored = Counter::default();
+        registry.register(
+            "files_stored",
+            "Files stored by webhooks",
+            files_stored.clone(),
+        );
+        let file_bytes_stored = Counter::default();
+        registry.register(
+            "file_bytes_stored",
+            "Bytes of the files stored by webhooks",
+            file_bytes_stored.clone(),
+        );
+        let files_removed = Family::<RemovalLabels, Counter>::default();
+        registry.register(
+            "files_removed",
+            "Stored files removed by retention, by reason",
+            files_removed.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            files_stored,
+            file_bytes_stored,
+            files_removed,
             requests,
             records_stored,
             commit_batch_records,

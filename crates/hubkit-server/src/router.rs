@@ -17,6 +17,7 @@ use tracing::debug;
 
 use crate::api;
 use crate::body::{ResponseBody, full};
+use crate::files_api::{self, FILES_PREFIX};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::webhook::{self, WEBHOOK_PREFIX};
@@ -125,6 +126,21 @@ async fn dispatch(
     let path = request.uri.path();
     if let Some(custom_path) = path.strip_prefix(WEBHOOK_PREFIX) {
         return webhook::handle(state, request, body, remote, custom_path).await;
+    }
+    if let Some(file_path) = path.strip_prefix(FILES_PREFIX) {
+        let endpoint = "/api/v1/files".to_owned();
+        if request.method != Method::GET && request.method != Method::HEAD {
+            let problem = Problem::method_not_allowed(
+                "GET, HEAD",
+                "/api/v1/files/<path> is read-only; use GET".to_owned(),
+            );
+            return (problem.into_response(), endpoint);
+        }
+        let response = match api::check_admin(state, request) {
+            Ok(()) => files_api::serve(state, request, file_path).await,
+            Err(problem) => Err(problem),
+        };
+        return (response.unwrap_or_else(Problem::into_response), endpoint);
     }
     let endpoint = match path {
         "/healthz"

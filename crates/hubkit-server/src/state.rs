@@ -7,6 +7,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hubkit_config::Config;
 use hubkit_endpoints::Registry;
+use hubkit_files::{Detector, FileStore};
 use hubkit_model::Topology;
 use hubkit_store::Store;
 use tokio::sync::{Semaphore, watch};
@@ -25,6 +26,7 @@ pub(crate) struct Runtime {
     pub registry: Registry,
     pub topology: Topology,
     pub max_body_bytes: u64,
+    pub max_file_bytes: u64,
     pub body_read_timeout: Duration,
     pub public_url: Option<String>,
 }
@@ -40,6 +42,7 @@ impl Runtime {
             registry: Registry::new(config.webhooks.clone())?,
             topology: config.topology.clone(),
             max_body_bytes: config.server.limits.max_body_bytes,
+            max_file_bytes: config.server.limits.max_file_bytes,
             body_read_timeout: config.server.limits.body_read_timeout,
             public_url: Some(
                 config
@@ -56,6 +59,8 @@ impl Runtime {
 pub(crate) struct AppState {
     pub runtime: ArcSwap<Runtime>,
     pub store: Store,
+    pub files: FileStore,
+    pub detector: Detector,
     pub metrics: Arc<Metrics>,
     pub admin: AdminToken,
     pub password_verifications: Semaphore,

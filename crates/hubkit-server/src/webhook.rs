@@ -17,6 +17,7 @@ use tracing::{debug, error};
 use crate::body::{ResponseBody, full};
 use crate::problem::{Problem, truncate};
 use crate::state::{AppState, Runtime};
+use crate::upload::{self, BodyKind};
 
 /// Path prefix of every webhook.
 pub const WEBHOOK_PREFIX: &str = "/webhook/urls/";
@@ -33,6 +34,10 @@ struct Stored<'a> {
     /// Ids of every record made, one per bound layer.
     #[serde(rename = "DataIds")]
     data_ids: &'a [DataId],
+    /// The records' `Data` when the body was stored as a file, so the sender learns
+    /// the stored path and hash.
+    #[serde(rename = "File", skip_serializing_if = "Option::is_none")]
+    file: Option<&'a serde_json::Value>,
 }
 
 /// Handles one webhook request. Returns the response and the metrics label of the
@@ -90,6 +95,8 @@ async fn accept(
     let content_type = header_text(&request.headers, header::CONTENT_TYPE);
     let method = request.method.to_string();
     let mut body_query = None;
+    let mut data_type = DATA_TYPE_JSON;
+    let mut file = None;
     let data = match webhook.format {
         PayloadFormat::QueryParams => {
             reject_body(body)?;
@@ -112,15 +119,29 @@ async fn accept(
         }
         PayloadFormat::Json => {
             check_body_headers(&request.headers)?;
-            hubkit_decode::check_json_media_type(content_type.as_deref())
-                .map_err(decode_problem)?;
-            let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
-            let bytes = read_body(&request.headers, body, limit, runtime).await?;
             body_query = request.uri.query().map(str::to_owned);
-            hubkit_decode::decode_json(&bytes).map_err(decode_problem)?
+            match upload::classify(content_type.as_deref())? {
+                BodyKind::Json => {
+                    let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
+                    let bytes = read_body(&request.headers, body, limit, runtime).await?;
+                    hubkit_decode::decode_json(&bytes).map_err(decode_problem)?
+                }
+                BodyKind::File if !webhook.files.enabled => {
+                    return Err(upload::files_disabled(webhook, content_type.as_deref()));
+                }
+                BodyKind::File => {
+                    let received =
+                        upload::receive(state, runtime, webhook, request, body, received_at)
+                            .await?;
+                    data_type = upload::DATA_TYPE_FILE;
+                    file = Some(received.file);
+                    received.data
+                }
+            }
         }
     };
 
+    let file_view = file.is_some().then(|| data.clone());
     let transport = Transport::Http(HttpTransport {
         remote_address: remote.to_owned(),
         method,
@@ -137,7 +158,7 @@ async fn accept(
         kind_name: layer.kind.kind_name().to_owned(),
         physical_device_id: webhook.short_id.to_string(),
         physical_device_name: webhook.name.clone(),
-        data_type: DATA_TYPE_JSON.to_owned(),
+        data_type: data_type.to_owned(),
         data,
         timestamp: received_at,
         transport,
@@ -154,9 +175,20 @@ async fn accept(
     let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
     let count = records.len() as u64;
 
-    if let Err(err) = state.store.insert(records).await {
+    let inserted = match &file {
+        Some(file) => state.store.insert_with_file(records, file.clone()).await,
+        None => state.store.insert(records).await,
+    };
+    if let Err(err) = inserted {
         error!(webhook.name = %webhook.name, error = %err, "failed to store a webhook record");
+        if let Some(file) = &file {
+            upload::discard(state, file).await;
+        }
         return Err(Problem::store_unavailable());
+    }
+    if let Some(file) = &file {
+        state.metrics.files_stored.inc();
+        state.metrics.file_bytes_stored.inc_by(file.size);
     }
     state.metrics.records_stored.inc_by(count);
     debug!(webhook.name = %webhook.name, records = count, "stored webhook data");
@@ -164,6 +196,7 @@ async fn accept(
     let body = serde_json::to_vec(&Stored {
         data_id: &ids[0],
         data_ids: &ids,
+        file: file_view.as_ref(),
     })
     .unwrap_or_default();
     let mut response = Response::new(full(body));
@@ -403,7 +436,7 @@ fn check_body_headers(headers: &HeaderMap) -> Result<(), Problem> {
     Ok(())
 }
 
-fn decode_problem(err: DecodeError) -> Problem {
+pub(crate) fn decode_problem(err: DecodeError) -> Problem {
     let (status, title) = match err {
         DecodeError::MissingContentType
         | DecodeError::InvalidContentType { .. }

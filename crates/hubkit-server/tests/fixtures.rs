@@ -49,8 +49,8 @@ async fn captured_requests_get_expected_status() {
         ("json-bom.http", "sensor-data", 200),
         ("query-invalid-utf8.http", "sensor-data-query", 400),
         ("json-invalid.http", "sensor-data", 400),
-        ("json-text-plain.http", "sensor-data", 415),
-        ("json-no-content-type.http", "sensor-data", 415),
+        ("json-text-plain.http", "json/only", 415),
+        ("json-no-content-type.http", "json/only", 415),
         ("basic-wrong-password.http", "sensor-data-basic", 401),
         ("basic-password-colon.http", "sensor-data-basic", 401),
     ];

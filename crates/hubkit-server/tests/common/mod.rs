@@ -72,6 +72,17 @@ name = "two-layers"
 custom_path = "two/layers"
 payload_format = "json"
 
+[[webhooks]]
+name = "json-only"
+custom_path = "json/only"
+payload_format = "json"
+files = { enabled = false }
+
+[[bindings]]
+webhook = "json-only"
+area = "Office"
+layer = "Webhooks"
+
 [[bindings]]
 webhook = "sensor-data"
 area = "Office"
