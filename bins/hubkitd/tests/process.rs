@@ -230,3 +230,117 @@ async fn sigkill_loses_no_acknowledged_record() {
         );
     }
 }
+
+/// Lists the files under `folder` and its subfolders, relative to `folder`.
+fn files_under(folder: &Path) -> Vec<String> {
+    fn walk(root: &Path, folder: &Path, found: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, found);
+            } else {
+                let relative = path.strip_prefix(root).expect("under root");
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(folder, folder, &mut found);
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn sigkill_during_large_upload_leaves_no_partial_file() {
+    use tokio::io::AsyncWriteExt;
+
+    let (_dir, data_dir, config_file) = setup(
+        r#"
+[[webhooks]]
+name = "camera-upload"
+custom_path = "camera-upload"
+payload_format = "json"
+files = { max_bytes = 209715200 }
+
+[[bindings]]
+webhook = "camera-upload"
+area = "Office"
+layer = "Webhooks"
+"#,
+    );
+    let files = data_dir.join("files");
+    let daemon = Daemon::start(&config_file);
+    let client = daemon.client(&data_dir);
+
+    let complete = client
+        .send(
+            Method::POST,
+            "/webhook/urls/camera-upload",
+            &[("content-type", "image/jpeg")],
+            vec![0xAB; 100_000],
+        )
+        .await
+        .expect("upload");
+    assert_eq!(complete.status, 200);
+    let stored_path = complete.json()["File"]["Path"]
+        .as_str()
+        .expect("path")
+        .to_owned();
+
+    // Announce 128 MiB, send 16 MiB of it, and wait until the upload is on disk.
+    let head = "POST /webhook/urls/camera-upload HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: video/mp4\r\nContent-Length: 134217728\r\n\r\n";
+    let mut stream = client
+        .open_raw(head.as_bytes(), 1 << 16)
+        .await
+        .expect("connect");
+    let chunk = vec![0x5A; 1 << 20];
+    for _ in 0..16 {
+        stream.write_all(&chunk).await.expect("send body");
+    }
+    stream.flush().await.expect("flush");
+    let mut partial = Vec::new();
+    for _ in 0..200 {
+        partial = files_under(&files)
+            .into_iter()
+            .filter(|path| path.contains("/.upload-"))
+            .collect();
+        if !partial.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(partial.len(), 1, "the large upload has a temporary file");
+    drop(daemon); // SIGKILL in the middle of the upload.
+    drop(stream);
+
+    let restarted = Daemon::start(&config_file);
+    drop(restarted);
+    assert_eq!(
+        files_under(&files),
+        vec![stored_path.clone()],
+        "only the acknowledged file is left"
+    );
+    let connection = rusqlite::Connection::open(data_dir.join("hubkit.db")).expect("open");
+    let records: i64 = connection
+        .query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(records, 1, "no record for the interrupted upload");
+    let paths: Vec<String> = connection
+        .prepare("SELECT path FROM files WHERE removed_ns IS NULL")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(paths, vec![stored_path.clone()]);
+    for path in &paths {
+        assert!(
+            files.join(path).is_file(),
+            "record points at missing {path}"
+        );
+    }
+}
