@@ -76,7 +76,7 @@ impl BackgroundUpload {
     /// The error of the first write that failed, or of [`Upload::finish`].
     pub async fn finish(self, name: String) -> Result<StoredFile, FileError> {
         let BackgroundUpload { sender, task, .. } = self;
-        // A failed send means the task already stopped; its result says why.
+        // A failed send means the task already stopped, and its result contains the reason.
         let _ = sender.send(Command::Finish(name)).await;
         drop(sender);
         match task {

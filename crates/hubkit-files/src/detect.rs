@@ -71,11 +71,11 @@ pub struct FileType {
 /// message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Undetected {
-    /// What the `Content-Type` step saw.
+    /// Finding of the `Content-Type` step.
     pub content_type: String,
-    /// What the filename step saw.
+    /// Finding of the filename step.
     pub filename: String,
-    /// What the signature steps saw.
+    /// Finding of the signature steps.
     pub content: String,
 }
 
@@ -143,7 +143,7 @@ impl Detector {
     ///
     /// # Errors
     ///
-    /// [`Undetected`], which says what each step saw, when no step identifies a type.
+    /// [`Undetected`], which lists each step's finding, when no step identifies a type.
     pub fn detect(
         &self,
         content_type: Option<&str>,

@@ -19,7 +19,7 @@ impl ContentDisposition {
     /// Parses a raw header value.
     ///
     /// `filename*` (RFC 8187, formerly RFC 5987) wins over `filename`. A `filename*` with a
-    /// charset other than UTF-8 or ISO-8859-1 is ignored, as RFC 6266 section 4.3 says, so
+    /// charset other than UTF-8 or ISO-8859-1 is ignored, as RFC 6266 section 4.3 requires, so
     /// `filename` applies. A quoted `filename` that is not valid UTF-8 is read as
     /// ISO-8859-1.
     ///

@@ -81,7 +81,7 @@ pub enum FileError {
     /// Writing, syncing or naming the file failed.
     #[error("failed to {action} {}: {source}", path.display())]
     Io {
-        /// What was being done, such as `write`.
+        /// The failed operation, such as `write`.
         action: &'static str,
         /// The file.
         path: PathBuf,

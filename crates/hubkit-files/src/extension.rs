@@ -61,7 +61,7 @@ const PREFERRED: &[(&str, &str)] = &[
     ("text/html", "html"),
 ];
 
-/// Extension of types that neither table knows.
+/// Extension of types that neither table lists.
 const FALLBACK: &str = "bin";
 
 /// Returns the file extension, without the dot, for a lower-case media type without

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 /// the `-<n>` suffix that keeps names unique.
 pub const MAX_NAME_BYTES: usize = 200;
 
-/// Longest extension, in bytes, that survives when an over-long name is shortened.
+/// Maximum extension length, in bytes, that is kept when an over-long name is shortened.
 const MAX_KEPT_EXTENSION_BYTES: usize = 16;
 
 /// Characters that Windows, macOS or a shell treat specially in a file name. They are
@@ -33,11 +33,11 @@ pub fn default_name(received_at: DateTime<Utc>, extension: &str) -> String {
 /// Makes a sender's filename safe to store, or returns `None` when nothing usable is
 /// left.
 ///
-/// Keeps the base name only (the part after the last `/` or `\`), replaces control
-/// characters, Unicode direction overrides and [`UNSAFE_CHARS`] with `_`, replaces
-/// leading dots with `_` so the name is never `.`, `..` or hidden, prefixes Windows
-/// device names with `_`, and shortens names over [`MAX_NAME_BYTES`] while keeping their
-/// extension. A name without an extension gets `extension`.
+/// Keeps the base name only (the part after the last `/` or `\`). Control characters,
+/// Unicode direction overrides and [`UNSAFE_CHARS`] become `_`. Leading dots become `_`,
+/// so the name is never `.`, `..` or hidden. Windows device names get a leading `_`.
+/// Names over [`MAX_NAME_BYTES`] are shortened, keeping their extension, and a name
+/// without an extension gets `extension`.
 pub fn safe_name(filename: &str, extension: &str) -> Option<String> {
     let base = filename
         .rsplit(['/', '\\'])

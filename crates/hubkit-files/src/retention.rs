@@ -1,4 +1,4 @@
-//! Which stored files a retention policy removes. This module does no I/O.
+//! Selection of the stored files that a retention policy removes. This module does no I/O.
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ impl Retention {
     }
 }
 
-/// Why a file was removed.
+/// Reason a file was removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RemovalReason {
     /// It was older than the maximum age.

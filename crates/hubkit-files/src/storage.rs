@@ -28,7 +28,7 @@ const MAX_NAME_TRIES: u32 = 100_000;
 /// Entries kept in the map of next free name numbers before it is cleared.
 const MAX_NAME_HINTS: usize = 10_000;
 
-/// Longest relative path accepted by [`FileStore::resolve`].
+/// Maximum relative path length, in bytes, accepted by [`FileStore::resolve`].
 const MAX_RELATIVE_PATH_BYTES: usize = 1024;
 
 /// The folder that stored files live in, laid out as
@@ -149,15 +149,21 @@ impl FileStore {
             "{TEMP_PREFIX}{}{TEMP_SUFFIX}",
             uuid::Uuid::now_v7().simple()
         ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|source| FileError::Io {
-                action: "create",
-                path: temp.clone(),
-                source,
-            })?;
+        let create = || OpenOptions::new().write(true).create_new(true).open(&temp);
+        let file = match create() {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                // Retention removed the empty day folder in the meantime.
+                create_synced_folder(&owner_folder, &self.root)?;
+                create_synced_folder(&folder, &owner_folder)?;
+                create()
+            }
+            other => other,
+        }
+        .map_err(|source| FileError::Io {
+            action: "create",
+            path: temp.clone(),
+            source,
+        })?;
         Ok(Upload {
             relative_folder: format!("{owner}/{day}"),
             folder,
@@ -206,8 +212,9 @@ impl FileStore {
     }
 
     /// Removes the stored file at `relative`. Returns `false` when it was already gone.
-    /// Removes its day folder too when that is empty and not the day of `now`, so a
-    /// running upload never loses its folder.
+    /// Removes its day folder too when that is empty and not the day of `now`. An upload
+    /// whose folder is removed between its creation and the temporary file's creates it
+    /// again.
     ///
     /// # Errors
     ///

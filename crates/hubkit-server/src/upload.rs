@@ -29,7 +29,7 @@ pub(crate) struct ReceivedFile {
     pub file: NewFile,
 }
 
-/// How a `json` webhook treats a body, by its `Content-Type`.
+/// Kind of body a `json` webhook received, by its `Content-Type`.
 pub(crate) enum BodyKind {
     /// A JSON document, decoded into the record's `Data`.
     Json,

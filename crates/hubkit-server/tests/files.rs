@@ -401,7 +401,7 @@ async fn over_limit_with_content_length_is_rejected() {
 }
 
 #[tokio::test]
-async fn over_limit_chunked_is_rejected_and_temporary_file_removed() {
+async fn over_limit_chunked_upload_rejected() {
     let hub = TestHub::start(CONFIG).await;
     let chunk = vec![b'x'; 1000];
     let mut raw = b"POST /webhook/urls/small-files HTTP/1.1\r\nHost: localhost\r\n\
@@ -459,6 +459,7 @@ async fn fifty_concurrent_uploads_get_distinct_files() {
             )
         }));
     }
+
     let mut paths = HashSet::new();
     let mut hashes = HashSet::new();
     for task in tasks {
@@ -468,6 +469,7 @@ async fn fifty_concurrent_uploads_get_distinct_files() {
     }
     assert_eq!(paths.len(), 50);
     assert_eq!(hashes.len(), 50);
+
     let on_disk: HashSet<String> = files_on_disk(&hub).into_iter().collect();
     assert_eq!(on_disk, paths);
     assert_eq!(hub.stored_rows(), 50);

@@ -32,8 +32,7 @@ pub struct FileRow {
     pub file: NewFile,
 }
 
-/// Why and when retention removed a file, as written into its records' `Data` under
-/// `Removed`.
+/// Retention's removal of a file, written into its records' `Data` under `Removed`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileRemoval {
     /// Row id of the file.

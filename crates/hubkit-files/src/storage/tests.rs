@@ -249,7 +249,7 @@ async fn background_upload_over_limit_and_dropped() {
         .expect_err("over the limit");
     assert!(matches!(err, FileError::TooLarge { limit: 1500 }), "{err}");
     drop(background);
-    // The blocking task removes the temporary file once it sees the channel closed.
+    // The blocking task removes the temporary file once it finds the channel closed.
     for _ in 0..100 {
         if entries(&store).is_empty() {
             return;
