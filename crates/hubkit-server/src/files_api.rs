@@ -4,11 +4,11 @@ use std::convert::Infallible;
 
 use bytes::BytesMut;
 use http::request::Parts;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tracing::{error, warn};
 
 use crate::body::ResponseBody;
@@ -96,12 +96,32 @@ pub(crate) async fn serve(
         .map(|m| m.len())
         .unwrap_or(row.file.size);
 
-    let mut response = Response::new(stream_file(file));
+    let range = match requested_range(&request.headers, size) {
+        Ok(range) => range,
+        Err(()) => return Ok(range_not_satisfiable(size)),
+    };
+    let (start, length) = range.unwrap_or((0, size));
+    let mut file = file;
+    if start > 0
+        && let Err(err) = file.seek(std::io::SeekFrom::Start(start)).await
+    {
+        warn!(file.path = %relative, error = %err, "failed to seek in a stored file");
+        return Err(Problem::store_unavailable());
+    }
+    let mut response = Response::new(stream_file(file, length));
+    if range.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let content_range = format!("bytes {start}-{}/{size}", start + length - 1);
+        if let Ok(value) = HeaderValue::from_str(&content_range) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+    }
     let headers = response.headers_mut();
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let media_type = HeaderValue::from_str(&row.file.media_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_TYPE, media_type);
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", row.file.sha256)) {
         headers.insert(header::ETAG, etag);
     }
@@ -125,10 +145,47 @@ pub(crate) async fn serve(
     Ok(response)
 }
 
-/// Streams `file` in chunks. A read error ends the body early; the client sees fewer
-/// bytes than `Content-Length` promised.
-fn stream_file(file: tokio::fs::File) -> ResponseBody {
-    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+/// Returns the single byte range of a `Range: bytes=...` header as `(start, length)`, or
+/// `None` to send the whole file: no header, another unit, several ranges, or a
+/// malformed value, all of which RFC 9110 lets a server answer with the whole file.
+///
+/// # Errors
+///
+/// `Err(())` when the range starts at or after the end of a file of `size` bytes (416).
+fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let parse = |text: &str| text.trim().parse::<u64>().ok();
+    let (start, end) = match (first.trim().is_empty(), parse(first), parse(last)) {
+        // `bytes=-N`: the last N bytes.
+        (true, _, Some(suffix)) if suffix > 0 => (size.saturating_sub(suffix), size),
+        (true, _, _) => return Err(()),
+        (false, Some(start), None) if last.trim().is_empty() => (start, size),
+        (false, Some(start), Some(last)) if last >= start => {
+            (start, last.saturating_add(1).min(size))
+        }
+        _ => return Ok(None),
+    };
+    if start >= size {
+        return Err(());
+    }
+    Ok(Some((start, end - start)))
+}
+
+/// Streams `length` bytes of `file` from its position, in chunks. A read error ends the
+/// body early, and the client sees fewer bytes than `Content-Length` promised.
+fn stream_file(file: tokio::fs::File, length: u64) -> ResponseBody {
+    let chunks = futures_util::stream::unfold(Some(file.take(length)), |file| async move {
         let mut file = file?;
         let mut buffer = BytesMut::with_capacity(READ_CHUNK_BYTES);
         match file.read_buf(&mut buffer).await {
@@ -144,6 +201,21 @@ fn stream_file(file: tokio::fs::File) -> ResponseBody {
         }
     });
     StreamBody::new(chunks).boxed()
+}
+
+/// 416 for a range outside the file, with the file's size in `Content-Range`.
+fn range_not_satisfiable(size: u64) -> Response<ResponseBody> {
+    let mut response = Problem::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range-not-satisfiable",
+        "Range Not Satisfiable",
+        format!("the Range header asks for bytes outside the file, which has {size} bytes"),
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    response
 }
 
 fn invalid_path(encoded: &str, reason: &str) -> Problem {

@@ -609,3 +609,57 @@ async fn retention_removes_oldest_and_marks_records() {
     assert!(text.contains("hubkit_files_stored_total 3"), "{text}");
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn files_api_answers_byte_ranges() {
+    let hub = TestHub::start(CONFIG).await;
+    let mp4 = fixture("clip.mp4");
+    let response = upload(
+        &hub,
+        "/webhook/urls/camera-upload",
+        &[("content-type", "video/mp4")],
+        mp4.clone(),
+    )
+    .await;
+    let path = response.json()["File"]["Path"]
+        .as_str()
+        .expect("path")
+        .to_owned();
+    let (name, value) = admin();
+    let size = mp4.len();
+    let get = |range: &'static str| {
+        let client = hub.client.clone();
+        let url = format!("/api/v1/files/{path}");
+        let value = value.clone();
+        async move {
+            client
+                .get(&url, &[(name, &value), ("range", range)])
+                .await
+                .expect("request")
+        }
+    };
+
+    let first = get("bytes=0-9").await;
+    assert_eq!(first.status, 206);
+    assert_eq!(first.header("content-range"), format!("bytes 0-9/{size}"));
+    assert_eq!(first.header("content-length"), "10");
+    assert_eq!(&first.body[..], &mp4[..10]);
+
+    let suffix = get("bytes=-5").await;
+    assert_eq!(suffix.status, 206);
+    assert_eq!(&suffix.body[..], &mp4[size - 5..]);
+
+    let open_ended = get("bytes=100-").await;
+    assert_eq!(open_ended.status, 206);
+    assert_eq!(&open_ended.body[..], &mp4[100..]);
+
+    let past_end = get("bytes=100000-").await;
+    assert_eq!(past_end.status, 416);
+    assert_eq!(past_end.header("content-range"), format!("bytes */{size}"));
+
+    let several = get("bytes=0-1,5-6").await;
+    assert_eq!(several.status, 200);
+    assert_eq!(&several.body[..], &mp4[..]);
+    assert_eq!(several.header("accept-ranges"), "bytes");
+    hub.stop().await;
+}
