@@ -194,6 +194,11 @@ impl Detector {
         }
         if self.shared_mime_info.is_some() {
             let media_type = tree_magic_mini::from_u8(head);
+            // tree_magic_mini 3.2 calls any content without a NUL byte `text/plain`, so
+            // a text type counts only for content that is UTF-8 text.
+            if media_type.starts_with("text/") && !looks_like_text(head) {
+                return None;
+            }
             return file_type(media_type, DetectedBy::SharedMimeInfo);
         }
         None
@@ -229,6 +234,22 @@ pub fn from_filename(name: &str) -> Option<FileType> {
     }
     let guess = mime_guess::from_ext(extension).first()?;
     file_type(guess.essence_str(), DetectedBy::Filename)
+}
+
+/// Returns whether `head` is UTF-8 text: valid UTF-8 (a character cut off at the end of
+/// the head is allowed) without control characters other than tab, line feed, form feed,
+/// carriage return and escape.
+fn looks_like_text(head: &[u8]) -> bool {
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // `error_len` is `None` when the input ends inside a character.
+        Err(err) if err.error_len().is_none() => {
+            std::str::from_utf8(&head[..err.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    text.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\x0c' | '\r' | '\x1b'))
 }
 
 /// Builds a [`FileType`] for a specific media type, or `None` for an unspecific one.

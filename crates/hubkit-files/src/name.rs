@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::detect::FileType;
+use crate::extension::extension_matches;
+
 /// Longest stored name in bytes. ext4, XFS and Btrfs allow 255; the rest leaves room for
 /// the `-<n>` suffix that keeps names unique.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -14,10 +17,11 @@ const MAX_KEPT_EXTENSION_BYTES: usize = 16;
 /// replaced so that files stay usable when the folder is copied to another system.
 const UNSAFE_CHARS: &[char] = &['/', '\\', ':', '*', '?', '"', '<', '>', '|'];
 
-/// Device names that Windows reserves whatever the extension.
+/// Device names that Windows reserves whatever follows their first dot.
 const WINDOWS_RESERVED: &[&str] = &[
     "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
-    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+    "com9", "com¹", "com²", "com³", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8",
+    "lpt9", "lpt¹", "lpt²", "lpt³",
 ];
 
 /// Returns the default name of a file received at `received_at`:
@@ -30,15 +34,16 @@ pub fn default_name(received_at: DateTime<Utc>, extension: &str) -> String {
     )
 }
 
-/// Makes a sender's filename safe to store, or returns `None` when nothing usable is
-/// left.
+/// Makes a sender's filename safe to store as a file of `file_type`, or returns `None`
+/// when nothing usable is left.
 ///
 /// Keeps the base name only (the part after the last `/` or `\`). Control characters,
-/// Unicode direction overrides and [`UNSAFE_CHARS`] become `_`. Leading dots become `_`,
-/// so the name is never `.`, `..` or hidden. Windows device names get a leading `_`.
-/// Names over [`MAX_NAME_BYTES`] are shortened, keeping their extension, and a name
-/// without an extension gets `extension`.
-pub fn safe_name(filename: &str, extension: &str) -> Option<String> {
+/// invisible format characters such as direction overrides and zero-width spaces, and
+/// [`UNSAFE_CHARS`] become `_`. Leading dots become `_`, so the name is never `.`, `..` or
+/// hidden. Windows device names get a leading `_`. A name whose extension does not fit the
+/// detected type gets the type's extension appended, so `evil.html` holding a JPEG becomes
+/// `evil.html.jpg`. Names over [`MAX_NAME_BYTES`] are shortened, keeping their extension.
+pub fn safe_name(filename: &str, file_type: &FileType) -> Option<String> {
     let base = filename
         .rsplit(['/', '\\'])
         .next()
@@ -55,13 +60,14 @@ pub fn safe_name(filename: &str, extension: &str) -> Option<String> {
         return None;
     }
 
-    let (stem, ext) = split_extension(&name);
-    let mut stem = stem.to_owned();
-    let ext = match ext {
-        Some(ext) => ext.to_owned(),
-        None => extension.to_owned(),
+    let (mut stem, ext) = match split_extension(&name) {
+        (stem, Some(ext)) if extension_matches(&file_type.media_type, ext) => {
+            (stem.to_owned(), ext.to_owned())
+        }
+        _ => (name.clone(), file_type.extension.clone()),
     };
-    if WINDOWS_RESERVED.contains(&stem.to_ascii_lowercase().as_str()) {
+    let device = stem.split('.').next().unwrap_or_default().to_lowercase();
+    if WINDOWS_RESERVED.contains(&device.trim_end()) {
         stem.insert(0, '_');
     }
     Some(shorten(&stem, &ext))
@@ -79,8 +85,18 @@ pub fn numbered_name(name: &str, n: u32) -> String {
 fn is_unsafe(c: char) -> bool {
     c.is_control()
         || UNSAFE_CHARS.contains(&c)
-        // Direction overrides and isolates make `gpj.exe` display as `exe.jpg`.
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        // Invisible format characters: direction overrides and isolates (which make
+        // `gpj.exe` display as `exe.jpg`), zero-width characters, line and paragraph
+        // separators, the soft hyphen and the byte order mark.
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
 }
 
 /// Splits `name` at its last dot. A dot at the start or end is no extension separator.

@@ -96,6 +96,15 @@ pub(crate) async fn serve(
         .map(|m| m.len())
         .unwrap_or(row.file.size);
 
+    let etag = format!("\"{}\"", row.file.sha256);
+    if matches_etag(&request.headers, &etag) {
+        let mut response = Response::new(crate::body::full(bytes::Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        return Ok(response);
+    }
     let range = match requested_range(&request.headers, size) {
         Ok(range) => range,
         Err(()) => return Ok(range_not_satisfiable(size)),
@@ -122,8 +131,8 @@ pub(crate) async fn serve(
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_TYPE, media_type);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", row.file.sha256)) {
-        headers.insert(header::ETAG, etag);
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
     }
     let name = relative.rsplit('/').next().unwrap_or_default();
     let disposition = format!(
@@ -143,6 +152,18 @@ pub(crate) async fn serve(
         HeaderValue::from_static("sandbox"),
     );
     Ok(response)
+}
+
+/// Returns whether an `If-None-Match` header lists `etag` or is `*` (RFC 9110 section
+/// 13.1.2, weak comparison).
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// Returns the single byte range of a `Range: bytes=...` header as `(start, length)`, or

@@ -145,6 +145,7 @@ pub(crate) async fn receive(
         .flat_map(|chunk| chunk.iter().copied())
         .take(HEAD_BYTES)
         .collect();
+    check_not_json(content_type.as_deref(), filename.as_deref(), &first_bytes)?;
     let file_type = state
         .detector
         .detect(content_type.as_deref(), filename.as_deref(), &first_bytes)
@@ -204,7 +205,7 @@ pub(crate) async fn receive(
 /// `data-<timestamp>.<extension>`.
 fn stored_name(filename: Option<&str>, file_type: &FileType, received_at: DateTime<Utc>) -> String {
     filename
-        .and_then(|name| hubkit_files::safe_name(name, &file_type.extension))
+        .and_then(|name| hubkit_files::safe_name(name, file_type))
         .unwrap_or_else(|| hubkit_files::default_name(received_at, &file_type.extension))
 }
 
@@ -234,6 +235,51 @@ fn described(
     ReceivedFile { data, file }
 }
 
+/// Rejects a body that starts like JSON and was sent without a `Content-Type` (or with
+/// curl's default for `-d`, `application/x-www-form-urlencoded`) and without a filename.
+/// Its sender almost certainly meant JSON; storing it as a text file would answer 200 and
+/// leave its values out of the record.
+fn check_not_json(
+    content_type: Option<&str>,
+    filename: Option<&str>,
+    head: &[u8],
+) -> Result<(), Problem> {
+    let unnamed_type = match content_type {
+        None => true,
+        Some(value) => value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded"),
+    };
+    let starts_like_json = head
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| matches!(byte, b'{' | b'['));
+    if !unnamed_type || filename.is_some() || !starts_like_json {
+        return Ok(());
+    }
+    let sent = match content_type {
+        Some(value) => format!("Content-Type {:?}", truncate(value, 60)),
+        None => "no Content-Type".to_owned(),
+    };
+    Err(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "json-without-content-type",
+        "Unsupported Media Type",
+        format!(
+            "the body starts like JSON but the request has {sent}; send JSON with \
+             Content-Type application/json (curl -H 'Content-Type: application/json'), or a \
+             file with its own media type or a Content-Disposition filename"
+        ),
+    ))
+}
+
+/// Longest `Content-Disposition` filename accepted, in bytes after decoding. The stored
+/// name is shorter still; the limit keeps `OriginalFilename` in every record small.
+const MAX_FILENAME_BYTES: usize = 1024;
+
 /// Returns the filename of the `Content-Disposition` header, if any.
 fn filename(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let mut values = headers.get_all(header::CONTENT_DISPOSITION).iter();
@@ -248,7 +294,7 @@ fn filename(headers: &HeaderMap) -> Result<Option<String>, Problem> {
             "the request has more than one Content-Disposition header; send exactly one",
         ));
     }
-    ContentDisposition::parse(value.as_bytes())
+    let parsed = ContentDisposition::parse(value.as_bytes())
         .map(|parsed| parsed.filename)
         .map_err(|err| {
             Problem::new(
@@ -260,7 +306,22 @@ fn filename(headers: &HeaderMap) -> Result<Option<String>, Problem> {
                     truncate(&String::from_utf8_lossy(value.as_bytes()), 120)
                 ),
             )
-        })
+        })?;
+    if let Some(name) = &parsed
+        && name.len() > MAX_FILENAME_BYTES
+    {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-content-disposition",
+            "Bad Request",
+            format!(
+                "the Content-Disposition filename is {} bytes, over the limit of \
+                 {MAX_FILENAME_BYTES} bytes; send a shorter name",
+                name.len()
+            ),
+        ));
+    }
+    Ok(parsed)
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -353,18 +414,23 @@ fn file_problem(err: &FileError, webhook: &Webhook) -> Problem {
 /// would tell clients about the server's layout.
 fn storage_problem(err: Option<&FileError>) -> Problem {
     if err.is_some_and(FileError::is_storage_full) {
-        return Problem::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "storage-full",
-            "Insufficient Storage",
-            "the hub's disk is full, so the file was not stored; retry after space is freed",
-        );
+        return storage_full();
     }
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "file-storage-unavailable",
         "Service Unavailable",
         "the file could not be written to the hub's disk, so it was not stored; retry later",
+    )
+}
+
+/// 507 for a full disk, under the files folder or the database.
+pub(crate) fn storage_full() -> Problem {
+    Problem::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "storage-full",
+        "Insufficient Storage",
+        "the hub's disk is full, so nothing was stored; retry after space is freed",
     )
 }
 

@@ -12,7 +12,7 @@ use hubkit_endpoints::{AuthCheck, Endpoint, PayloadFormat};
 use hubkit_model::{BoundLayer, DataId, DeviceRef, HttpTransport, Record, Transport};
 use hyper::body::{Body, Incoming};
 use serde::Serialize;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use crate::body::{ResponseBody, full};
 use crate::problem::{Problem, truncate};
@@ -180,10 +180,15 @@ async fn accept(
         None => state.store.insert(records).await,
     };
     if let Err(err) = inserted {
-        error!(webhook.name = %webhook.name, error = %err, "failed to store a webhook record");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
         if let Some(file) = &file {
             upload::discard(state, file).await;
         }
+        if err.is_storage_full() {
+            warn!(webhook.name = %webhook.name, error = %err, error.cause = ?cause, "disk full while storing a webhook record");
+            return Err(upload::storage_full());
+        }
+        error!(webhook.name = %webhook.name, error = %err, error.cause = ?cause, "failed to store a webhook record");
         return Err(Problem::store_unavailable());
     }
     if let Some(file) = &file {
@@ -230,7 +235,7 @@ fn check_method(endpoint: &Endpoint, method: &Method) -> Result<(), Problem> {
         return Ok(());
     }
     let hint = match webhook.format {
-        PayloadFormat::Json => "send the data as a JSON body with POST",
+        PayloadFormat::Json => "send the data as a JSON body, or a file, with POST",
         PayloadFormat::QueryParams => "send the data as query parameters with GET",
     };
     Err(Problem::method_not_allowed(

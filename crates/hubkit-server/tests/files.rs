@@ -289,7 +289,11 @@ async fn hostile_filenames_stay_in_their_folder() {
     let hub = TestHub::start(CONFIG).await;
     let cases = [
         ("attachment; filename=\"../../../etc/passwd\"", "passwd.jpg"),
-        ("attachment; filename=\"..\\\\..\\\\win.ini\"", "win.ini"),
+        (
+            "attachment; filename=\"..\\\\..\\\\win.ini\"",
+            "win.ini.jpg",
+        ),
+        ("attachment; filename=\"evil.html\"", "evil.html.jpg"),
         ("attachment; filename=\"/abs/path.jpg\"", "path.jpg"),
         (
             "attachment; filename*=UTF-8''..%2F..%2Fescape.jpg",
@@ -352,7 +356,9 @@ async fn hostile_filenames_stay_in_their_folder() {
 #[tokio::test]
 async fn malformed_content_disposition_is_rejected() {
     let hub = TestHub::start(CONFIG).await;
+    let long = format!("attachment; filename=\"{}.jpg\"", "a".repeat(1100));
     for header in [
+        long.as_str(),
         "attachment; filename=\"unterminated.jpg",
         "attachment; filename=a.jpg; filename=b.jpg",
         "attachment; filename*=UTF-8''%ZZ.jpg",
@@ -611,7 +617,7 @@ async fn retention_removes_oldest_and_marks_records() {
 }
 
 #[tokio::test]
-async fn files_api_answers_byte_ranges() {
+async fn files_api_ranges_and_etag() {
     let hub = TestHub::start(CONFIG).await;
     let mp4 = fixture("clip.mp4");
     let response = upload(
@@ -657,9 +663,59 @@ async fn files_api_answers_byte_ranges() {
     assert_eq!(past_end.status, 416);
     assert_eq!(past_end.header("content-range"), format!("bytes */{size}"));
 
+    let etag = first.header("etag").to_owned();
+    let unchanged = hub
+        .client
+        .get(
+            &format!("/api/v1/files/{path}"),
+            &[(name, &value), ("if-none-match", &etag)],
+        )
+        .await
+        .expect("request");
+    assert_eq!(unchanged.status, 304);
+    assert!(unchanged.body.is_empty());
+
     let several = get("bytes=0-1,5-6").await;
     assert_eq!(several.status, 200);
     assert_eq!(&several.body[..], &mp4[..]);
     assert_eq!(several.header("accept-ranges"), "bytes");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn json_without_content_type_is_rejected() {
+    let hub = TestHub::start(CONFIG).await;
+    for headers in [
+        vec![],
+        vec![("content-type", "application/x-www-form-urlencoded")],
+    ] {
+        let response = upload(
+            &hub,
+            "/webhook/urls/camera-upload",
+            &headers,
+            b" {\"temperature\": 25.5}".to_vec(),
+        )
+        .await;
+        assert_eq!(response.status, 415, "{headers:?}");
+        let problem = response.json();
+        assert_eq!(
+            problem["type"],
+            "urn:hubkit:problem:json-without-content-type"
+        );
+    }
+    // With a filename the sender means a file.
+    let named = upload(
+        &hub,
+        "/webhook/urls/camera-upload",
+        &[(
+            "content-disposition",
+            "attachment; filename=\"reading.json\"",
+        )],
+        b"{\"temperature\": 25.5}".to_vec(),
+    )
+    .await;
+    assert_eq!(named.status, 200);
+    assert_eq!(named.json()["File"]["MediaType"], "application/json");
+    assert_eq!(hub.stored_rows(), 1);
     hub.stop().await;
 }

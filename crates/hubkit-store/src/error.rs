@@ -155,3 +155,14 @@ pub enum StoreError {
     #[error("store is closed")]
     Closed,
 }
+
+impl StoreError {
+    /// Returns whether the failure is SQLite finding the disk full (`SQLITE_FULL`).
+    pub fn is_storage_full(&self) -> bool {
+        let source = match self {
+            StoreError::Write { source, .. } => source.as_ref(),
+            _ => return false,
+        };
+        source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+}

@@ -195,3 +195,26 @@ fn without_shared_mime_info_text_is_unidentified() {
     let detector = Detector::without_shared_mime_info();
     assert_eq!(detector.from_content(&fixture("notes.txt")), None);
 }
+
+/// Runs only where shared-mime-info is installed, because that is what it tests.
+#[test]
+fn binary_without_nul_is_not_text() {
+    let detector = Detector::new();
+    if !detector.has_shared_mime_info() {
+        eprintln!("shared-mime-info is not installed; skipping");
+        return;
+    }
+    let binary: Vec<u8> = (1..=255).cycle().take(4000).collect();
+    assert_eq!(detector.from_content(&binary), None);
+    assert_eq!(detector.from_content(&[0xff, 0xfe, 0xfd]), None);
+}
+
+#[test]
+fn text_check() {
+    assert!(looks_like_text(b"temperature,humidity\r\n25.5,60\n"));
+    assert!(looks_like_text("°C\tok".as_bytes()));
+    // A character cut off by the 3 KiB boundary still counts as text.
+    assert!(looks_like_text(&"é".as_bytes()[..1]));
+    assert!(!looks_like_text(b"\xff\xfe\xfd"));
+    assert!(!looks_like_text(b"abc\x01def"));
+}

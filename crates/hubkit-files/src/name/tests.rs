@@ -1,6 +1,15 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::DetectedBy;
+
+fn jpeg() -> FileType {
+    FileType {
+        media_type: "image/jpeg".into(),
+        extension: "jpg".into(),
+        detected_by: DetectedBy::ContentType,
+    }
+}
 
 #[test]
 fn default_name_format() {
@@ -33,10 +42,13 @@ fn hostile_filenames() {
     let long_expected = format!("{}.jpg", "a".repeat(MAX_NAME_BYTES - 4));
     let cases: &[(&str, Option<&str>)] = &[
         ("snapshot.jpg", Some("snapshot.jpg")),
+        ("snapshot.JPEG", Some("snapshot.JPEG")),
         ("../../etc/passwd", Some("passwd.jpg")),
-        ("..\\..\\windows\\win.ini", Some("win.ini")),
+        ("..\\..\\windows\\win.ini", Some("win.ini.jpg")),
         ("/etc/shadow", Some("shadow.jpg")),
-        ("C:\\Users\\x\\photo.png", Some("photo.png")),
+        ("C:\\Users\\x\\photo.png", Some("photo.png.jpg")),
+        ("evil.html", Some("evil.html.jpg")),
+        ("shell.php", Some("shell.php.jpg")),
         ("..", None),
         (".", None),
         ("...", None),
@@ -51,9 +63,14 @@ fn hostile_filenames() {
         ("del\u{7f}.jpg", Some("del_.jpg")),
         ("what?.jpg", Some("what_.jpg")),
         ("a<b>c:d|e*f\".jpg", Some("a_b_c_d_e_f_.jpg")),
-        ("evil\u{202e}gpj.exe", Some("evil_gpj.exe")),
+        ("evil\u{202e}gpj.exe", Some("evil_gpj.exe.jpg")),
+        ("x.jpg\u{200b}", Some("x.jpg_.jpg")),
+        ("\u{feff}bom.jpg", Some("_bom.jpg")),
+        ("line\u{2028}sep.jpg", Some("line_sep.jpg")),
         ("CON", Some("_CON.jpg")),
-        ("nul.txt", Some("_nul.txt")),
+        ("nul.jpg", Some("_nul.jpg")),
+        ("NUL.tar.jpg", Some("_NUL.tar.jpg")),
+        ("com\u{b9}.jpg", Some("_com\u{b9}.jpg")),
         ("console.jpg", Some("console.jpg")),
         ("trailing. . .", Some("trailing.jpg")),
         ("  spaced name.jpg  ", Some("spaced name.jpg")),
@@ -64,7 +81,7 @@ fn hostile_filenames() {
         (long_stem.as_str(), Some(long_expected.as_str())),
     ];
     for (filename, expected) in cases {
-        let stored = safe_name(filename, "jpg");
+        let stored = safe_name(filename, &jpeg());
         assert_eq!(stored.as_deref(), *expected, "filename {filename:?}");
     }
 }
@@ -72,7 +89,7 @@ fn hostile_filenames() {
 #[test]
 fn long_name_keeps_extension() {
     let name = format!("{}.jpeg", "x".repeat(500));
-    let stored = safe_name(&name, "jpg").expect("a name is left");
+    let stored = safe_name(&name, &jpeg()).expect("a name is left");
     assert_eq!(stored.len(), MAX_NAME_BYTES);
     assert!(stored.ends_with(".jpeg"), "{stored}");
 }
@@ -80,7 +97,7 @@ fn long_name_keeps_extension() {
 #[test]
 fn long_multibyte_name_cut_at_char_boundary() {
     let name = format!("{}.jpg", "é".repeat(300));
-    let stored = safe_name(&name, "jpg").expect("a name is left");
+    let stored = safe_name(&name, &jpeg()).expect("a name is left");
     assert!(stored.len() <= MAX_NAME_BYTES, "{}", stored.len());
     assert!(stored.ends_with("é.jpg"), "{stored}");
 }
@@ -88,7 +105,7 @@ fn long_multibyte_name_cut_at_char_boundary() {
 #[test]
 fn long_extension_cut_with_name() {
     let name = format!("a.{}", "b".repeat(400));
-    let stored = safe_name(&name, "jpg").expect("a name is left");
+    let stored = safe_name(&name, &jpeg()).expect("a name is left");
     assert_eq!(stored.len(), MAX_NAME_BYTES);
     assert!(stored.starts_with("a.b"), "{stored}");
 }
