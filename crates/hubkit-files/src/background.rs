@@ -2,29 +2,37 @@
 //! the caller keeps reading the request body.
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::FileError;
 use crate::storage::{StoredFile, Upload};
 
-/// Body chunks queued for the writer task. With HTTP frames of at most 64 KiB this keeps
-/// an upload's buffered data under about 1 MiB whatever the file size.
-const QUEUE_CHUNKS: usize = 16;
+/// Batches queued for the writer task. With batches of about [`BATCH_BYTES`] this keeps
+/// an upload's buffered data near 1 MiB whatever the file size.
+const QUEUE_BATCHES: usize = 4;
+
+/// Bytes gathered before they go to the writer task, so it wakes once per batch rather
+/// than once per HTTP frame.
+const BATCH_BYTES: usize = 256 * 1024;
 
 /// Message to the writer task.
 enum Command {
-    Write(Bytes),
-    Finish(String),
+    Write(Vec<Bytes>),
+    Finish(String, String),
 }
 
 /// An upload whose file operations run on a blocking task.
 ///
-/// Dropping it before [`finish`](BackgroundUpload::finish) stops the task, which removes
-/// the temporary file.
-#[derive(Debug)]
+/// The content is hashed on the caller's task as it arrives, so hashing and writing use
+/// two cores. Dropping it before [`finish`](BackgroundUpload::finish) stops the task,
+/// which removes the temporary file.
 pub struct BackgroundUpload {
     sender: mpsc::Sender<Command>,
+    hasher: Sha256,
+    batch: Vec<Bytes>,
+    batch_bytes: usize,
     /// The writer task, until its result was taken.
     task: Option<JoinHandle<Result<StoredFile, FileError>>>,
     size: u64,
@@ -34,11 +42,15 @@ pub struct BackgroundUpload {
 impl BackgroundUpload {
     /// Moves `upload` to a blocking task of the current tokio runtime.
     pub fn spawn(upload: Upload, limit: u64) -> BackgroundUpload {
-        let (sender, receiver) = mpsc::channel(QUEUE_CHUNKS);
+        let (sender, receiver) = mpsc::channel(QUEUE_BATCHES);
         let size = upload.size();
+        let upload = upload.without_hashing();
         let task = tokio::task::spawn_blocking(move || run(upload, receiver));
         BackgroundUpload {
             sender,
+            hasher: Sha256::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
             task: Some(task),
             size,
             limit,
@@ -57,7 +69,19 @@ impl BackgroundUpload {
             return Err(FileError::TooLarge { limit: self.limit });
         }
         self.size = size;
-        if self.sender.send(Command::Write(bytes)).await.is_err() {
+        self.hasher.update(&bytes);
+        self.batch_bytes += bytes.len();
+        self.batch.push(bytes);
+        if self.batch_bytes >= BATCH_BYTES {
+            self.send_batch().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&mut self) -> Result<(), FileError> {
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        if self.sender.send(Command::Write(batch)).await.is_err() {
             // The task stopped early, so it has an error to report.
             return Err(self.stop().await);
         }
@@ -74,10 +98,19 @@ impl BackgroundUpload {
     /// # Errors
     ///
     /// The error of the first write that failed, or of [`Upload::finish`].
-    pub async fn finish(self, name: String) -> Result<StoredFile, FileError> {
-        let BackgroundUpload { sender, task, .. } = self;
+    pub async fn finish(mut self, name: String) -> Result<StoredFile, FileError> {
+        if !self.batch.is_empty() {
+            self.send_batch().await?;
+        }
+        let BackgroundUpload {
+            sender,
+            task,
+            hasher,
+            ..
+        } = self;
+        let sha256 = format!("{:x}", hasher.finalize());
         // A failed send means the task already stopped, and its result contains the reason.
-        let _ = sender.send(Command::Finish(name)).await;
+        let _ = sender.send(Command::Finish(name, sha256)).await;
         drop(sender);
         match task {
             Some(task) => task.await.unwrap_or(Err(FileError::WriterStopped)),
@@ -100,8 +133,12 @@ impl BackgroundUpload {
 fn run(mut upload: Upload, mut receiver: mpsc::Receiver<Command>) -> Result<StoredFile, FileError> {
     while let Some(command) = receiver.blocking_recv() {
         match command {
-            Command::Write(bytes) => upload.write(&bytes)?,
-            Command::Finish(name) => return upload.finish(&name),
+            Command::Write(batch) => {
+                for bytes in batch {
+                    upload.write(&bytes)?;
+                }
+            }
+            Command::Finish(name, sha256) => return upload.finish_with_sha256(&name, sha256),
         }
     }
     // Every sender was dropped: the upload was abandoned and `upload` removes its file.

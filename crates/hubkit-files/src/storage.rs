@@ -22,6 +22,10 @@ const TEMP_SUFFIX: &str = ".part";
 /// Size of the buffer that gathers small body frames into larger writes.
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
+/// Bytes written between two requests to start writing the file back to disk, so the
+/// final sync of a large file only waits for its tail.
+const FLUSH_EVERY_BYTES: u64 = 8 * 1024 * 1024;
+
 /// Numbered variants of a name tried before an upload fails.
 const MAX_NAME_TRIES: u32 = 100_000;
 
@@ -169,9 +173,12 @@ impl FileStore {
             folder,
             temp,
             writer: Some(BufWriter::with_capacity(WRITE_BUFFER_BYTES, file)),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             size: 0,
             limit,
+            unflushed: 0,
+            flusher: None,
+            temp_removed: false,
             name_hints: Arc::clone(&self.name_hints),
         })
     }
@@ -255,9 +262,14 @@ pub struct Upload {
     relative_folder: String,
     temp: PathBuf,
     writer: Option<BufWriter<File>>,
-    hasher: Sha256,
+    /// SHA-256 of what was written, unless the caller hashes the content itself.
+    hasher: Option<Sha256>,
     size: u64,
     limit: u64,
+    /// Bytes written since the last request to start writeback.
+    unflushed: u64,
+    flusher: Option<Flusher>,
+    temp_removed: bool,
     name_hints: Arc<Mutex<HashMap<PathBuf, u32>>>,
 }
 
@@ -281,8 +293,50 @@ impl Upload {
             path: self.temp.clone(),
             source,
         })?;
-        self.hasher.update(bytes);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(bytes);
+        }
         self.size = size;
+        self.unflushed += bytes.len() as u64;
+        if self.unflushed >= FLUSH_EVERY_BYTES {
+            self.unflushed = 0;
+            self.start_writeback()?;
+        }
+        Ok(())
+    }
+
+    /// Stops hashing in [`write`](Upload::write), for a caller that hashes the content
+    /// itself and passes the digest to [`finish_with_sha256`](Upload::finish_with_sha256).
+    pub(crate) fn without_hashing(mut self) -> Upload {
+        self.hasher = None;
+        self
+    }
+
+    /// Hands the buffered bytes to the kernel and asks a helper thread to sync the file,
+    /// so the disk writes while the upload goes on. At most one sync waits at a time.
+    fn start_writeback(&mut self) -> Result<(), FileError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        writer.flush().map_err(|source| FileError::Io {
+            action: "write",
+            path: self.temp.clone(),
+            source,
+        })?;
+        if self.flusher.is_none() {
+            let file = writer
+                .get_ref()
+                .try_clone()
+                .map_err(|source| FileError::Io {
+                    action: "open",
+                    path: self.temp.clone(),
+                    source,
+                })?;
+            self.flusher = Some(Flusher::spawn(file));
+        }
+        if let Some(flusher) = &self.flusher {
+            flusher.request();
+        }
         Ok(())
     }
 
@@ -307,6 +361,19 @@ impl Upload {
     /// when every variant of the name is taken. The temporary file is removed in both
     /// cases.
     pub fn finish(mut self, name: &str) -> Result<StoredFile, FileError> {
+        let Some(hasher) = self.hasher.take() else {
+            return Err(FileError::WriterStopped);
+        };
+        let sha256 = format!("{:x}", hasher.finalize());
+        self.finish_with_sha256(name, sha256)
+    }
+
+    /// Finishes like [`finish`](Upload::finish), with a SHA-256 that the caller computed.
+    pub(crate) fn finish_with_sha256(
+        mut self,
+        name: &str,
+        sha256: String,
+    ) -> Result<StoredFile, FileError> {
         let Some(writer) = self.writer.take() else {
             return Err(FileError::WriterStopped);
         };
@@ -315,6 +382,14 @@ impl Upload {
             path: self.temp.clone(),
             source: err.into_error(),
         })?;
+        if let Some(flusher) = self.flusher.take() {
+            // An error of an early sync may not be reported again by the final one.
+            flusher.finish().map_err(|source| FileError::Io {
+                action: "sync",
+                path: self.temp.clone(),
+                source,
+            })?;
+        }
         file.sync_all().map_err(|source| FileError::Io {
             action: "sync",
             path: self.temp.clone(),
@@ -325,6 +400,7 @@ impl Upload {
         let stored_name = self.link_unique(name)?;
         // The temporary name is only a second link now; a crash before this line leaves
         // it for remove_partial_uploads.
+        self.temp_removed = true;
         match fs::remove_file(&self.temp) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -335,7 +411,6 @@ impl Upload {
             ),
         }
         sync_folder(&self.folder)?;
-        let sha256 = format!("{:x}", self.hasher.clone().finalize());
         Ok(StoredFile {
             relative_path: format!("{}/{stored_name}", self.relative_folder),
             name: stored_name,
@@ -434,8 +509,13 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        // Runs after finish too, when the temporary name is already gone.
         self.writer = None;
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.finish();
+        }
+        if self.temp_removed {
+            return;
+        }
         match fs::remove_file(&self.temp) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -445,6 +525,43 @@ impl Drop for Upload {
                 "failed to remove the temporary file of an unfinished upload"
             ),
         }
+    }
+}
+
+/// A thread that syncs an upload's file whenever it is asked, while the upload goes on
+/// writing through another handle of the same file.
+#[derive(Debug)]
+struct Flusher {
+    requests: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Flusher {
+    fn spawn(file: File) -> Flusher {
+        let (requests, received) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            let mut result = Ok(());
+            while received.recv().is_ok() {
+                if let Err(err) = file.sync_data() {
+                    result = Err(err);
+                }
+            }
+            result
+        });
+        Flusher { requests, thread }
+    }
+
+    /// Asks for a sync unless one is already waiting.
+    fn request(&self) {
+        let _ = self.requests.try_send(());
+    }
+
+    /// Waits for the requested syncs and returns the first error of any of them.
+    fn finish(self) -> io::Result<()> {
+        drop(self.requests);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the file sync thread panicked")))
     }
 }
 

@@ -258,3 +258,44 @@ async fn background_upload_over_limit_and_dropped() {
     }
     panic!("temporary file left: {:?}", entries(&store));
 }
+
+#[test]
+fn large_upload_syncs_while_writing() {
+    let (_folder, store) = store();
+    let mut upload = store.begin("owner", received(), 64 << 20).expect("begin");
+    let chunk: Vec<u8> = (0..=255u8).cycle().take(64 * 1024).collect();
+    let mut expected = Sha256::new();
+    for _ in 0..320 {
+        upload.write(&chunk).expect("write");
+        expected.update(&chunk);
+    }
+    assert!(upload.flusher.is_some(), "20 MiB start a writeback thread");
+    let stored = upload.finish("big.bin").expect("finish");
+    assert_eq!(stored.size, 320 * 64 * 1024);
+    assert_eq!(stored.sha256, format!("{:x}", expected.finalize()));
+    let path = store.resolve(&stored.relative_path).expect("valid");
+    assert_eq!(fs::metadata(path).expect("exists").len(), stored.size);
+    assert_eq!(entries(&store).len(), 1, "{:?}", entries(&store));
+}
+
+#[tokio::test]
+async fn background_upload_hash_matches_content() {
+    let (_folder, store) = store();
+    let upload = store.begin("owner", received(), 64 << 20).expect("begin");
+    let mut background = crate::BackgroundUpload::spawn(upload, 64 << 20);
+    let mut expected = Sha256::new();
+    for i in 0..200u32 {
+        let chunk = bytes::Bytes::from(vec![(i % 251) as u8; 50_000 + i as usize]);
+        expected.update(&chunk);
+        background.write(chunk).await.expect("write");
+    }
+    let stored = background
+        .finish("hashed.bin".into())
+        .await
+        .expect("finish");
+    assert_eq!(stored.sha256, format!("{:x}", expected.finalize()));
+    let path = store.resolve(&stored.relative_path).expect("valid");
+    let content = fs::read(path).expect("readable");
+    assert_eq!(content.len() as u64, stored.size);
+    assert_eq!(format!("{:x}", Sha256::digest(&content)), stored.sha256);
+}
