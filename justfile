@@ -24,6 +24,14 @@ bench *args:
     cargo build --release -p hubkitd -p hubkit-bench
     "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" run --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" --config docs/examples/hubkit.toml {{args}}
 
+# `just bench` does not measure file uploads, bench-upload does. With its default counts it
+# keeps at most 100 MiB of uploaded and baseline files in /tmp at a time.
+
+# Benchmark hubkitd's 1 MiB and 100 MiB uploads against file writes, with args for `hubkit-bench upload` such as --rounds 5
+bench-upload *args:
+    cargo build --release -p hubkitd -p hubkit-bench
+    "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" upload --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" --config docs/examples/hubkit.toml {{args}}
+
 # Run the CI script
 ci:
     bash .ci/run

@@ -83,7 +83,8 @@ pub struct RequestTemplate {
 }
 
 impl RequestTemplate {
-    fn build(&self) -> Request<Full<Bytes>> {
+    /// Returns a new request with the template's method, path, headers and body.
+    pub(crate) fn build(&self) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.path.clone();
@@ -484,7 +485,11 @@ async fn exchange(
     Ok(status)
 }
 
-async fn connect<B>(target: &Target, connector: &TlsConnector) -> anyhow::Result<SendRequest<B>>
+/// Opens one HTTP/1.1-over-TLS connection to `target` and returns its request sender.
+pub(crate) async fn connect<B>(
+    target: &Target,
+    connector: &TlsConnector,
+) -> anyhow::Result<SendRequest<B>>
 where
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,

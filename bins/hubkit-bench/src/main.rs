@@ -1,5 +1,6 @@
 //! `hubkit-bench` measures hubkitd's HTTPS webhook ingest against bare servers built here,
-//! in the same run and on the same machine, and prints a markdown table.
+//! and its file uploads against plain file writes, in the same run and on the same
+//! machine, and prints markdown tables.
 //!
 //! Subcommands:
 //! - `baseline --mode <tls|tls-sqlite-full|tls-sqlite-normal>` runs a bare hyper + rustls
@@ -11,6 +12,10 @@
 //! - `run` starts each baseline and hubkitd as a child process in turn, loads it, reads its
 //!   idle and peak RSS, and prints a header block and the results table. `just bench` calls
 //!   it; it exits non-zero if any target returned non-2xx responses or had errors.
+//! - `upload` measures hubkitd's file uploads of 1 MiB and 100 MiB over HTTPS against
+//!   writing the same bytes durably to a file on the same disk, in turns, and hubkitd's RSS
+//!   during the 100 MiB uploads. `just bench-upload` calls it. It exits non-zero if any
+//!   upload failed or was stored wrongly.
 //!
 //! Progress and diagnostics go to stderr; `RUST_LOG` sets the log level (default `warn`).
 
@@ -21,13 +26,14 @@ mod orchestrate;
 mod report;
 mod sysinfo;
 mod tls;
+mod upload;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// Benchmark harness for hubkitd's HTTPS webhook ingest.
+/// Benchmark harness for hubkitd's HTTPS webhook ingest and file uploads.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -43,6 +49,9 @@ enum Command {
     Load(load::LoadArgs),
     /// Measures the baselines and hubkitd and prints the markdown results table.
     Run(orchestrate::RunArgs),
+    /// Measures hubkitd's file upload throughput against a file-write baseline, and its RSS
+    /// during 100 MiB uploads, and prints the markdown results.
+    Upload(upload::UploadArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => baseline::run(args).map(|()| ExitCode::SUCCESS),
         Command::Load(args) => load::run_cli(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => orchestrate::run(args),
+        Command::Upload(args) => upload::run(args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");

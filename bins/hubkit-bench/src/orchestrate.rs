@@ -31,7 +31,7 @@ const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause between two `/healthz` requests.
 const HEALTH_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Idle time between readiness and the idle RSS reading.
-const SETTLE_TIME: Duration = Duration::from_secs(1);
+pub(crate) const SETTLE_TIME: Duration = Duration::from_secs(1);
 /// Warm-up of every slice after a target's first, long enough to open the TLS
 /// connections again.
 const SLICE_WARMUP: Duration = Duration::from_millis(500);
@@ -92,17 +92,17 @@ impl TargetKind {
 }
 
 /// A started target: the child process, its output file and its load URL.
-struct Running {
-    child: ChildGuard,
-    output: PathBuf,
-    url: String,
+pub(crate) struct Running {
+    pub(crate) child: ChildGuard,
+    pub(crate) output: PathBuf,
+    pub(crate) url: String,
 }
 
 /// Kills and reaps the child process when dropped, so an early return leaves no server behind.
-struct ChildGuard(Child);
+pub(crate) struct ChildGuard(Child);
 
 impl ChildGuard {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.0.id()
     }
 }
@@ -172,7 +172,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-fn print_stdout(text: &str) -> anyhow::Result<()> {
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -240,7 +240,7 @@ fn measure(
         let running = match target {
             TargetKind::Baseline(mode) => start_baseline(*mode, work_dir.path())?,
             TargetKind::Hubkitd { binary, config } => {
-                start_hubkitd(binary, config, work_dir.path())?
+                start_hubkitd(binary, config, work_dir.path(), WEBHOOK_PATH)?
             }
         };
         started.push((target, running, work_dir));
@@ -300,7 +300,7 @@ fn measure(
 }
 
 /// Builds an error that states what failed, why, and what the child process printed.
-fn with_output(failure: &str, err: &anyhow::Error, output: &Path) -> anyhow::Error {
+pub(crate) fn with_output(failure: &str, err: &anyhow::Error, output: &Path) -> anyhow::Error {
     let log = read_output(output);
     anyhow::anyhow!("{failure}: {err:#}\n--- output of the child process ---\n{log}")
 }
@@ -402,7 +402,14 @@ pub fn parse_listen_line(line: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("address {addr:?} is not a socket address"))
 }
 
-fn start_hubkitd(binary: &Path, config: &Path, work_dir: &Path) -> anyhow::Result<Running> {
+/// Starts hubkitd with the data directory `work_dir/data` and returns it once `/healthz`
+/// returns 200, with the URL of `webhook_path` as its load URL.
+pub(crate) fn start_hubkitd(
+    binary: &Path,
+    config: &Path,
+    work_dir: &Path,
+    webhook_path: &str,
+) -> anyhow::Result<Running> {
     let data_dir = work_dir.join("data");
     std::fs::create_dir(&data_dir)
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
@@ -427,7 +434,7 @@ fn start_hubkitd(binary: &Path, config: &Path, work_dir: &Path) -> anyhow::Resul
     Ok(Running {
         child,
         output,
-        url: format!("https://127.0.0.1:{port}{WEBHOOK_PATH}"),
+        url: format!("https://127.0.0.1:{port}{webhook_path}"),
     })
 }
 

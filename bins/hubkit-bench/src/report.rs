@@ -52,32 +52,9 @@ pub struct Row {
 /// Renders the header block: command, date, machine and load settings.
 pub fn render_header(host: &HostInfo, settings: &RunSettings) -> String {
     let unknown = || "unknown".to_owned();
-    let command: Vec<String> = settings
-        .command
-        .iter()
-        .map(|arg| shell_quote(arg))
-        .collect();
-    let cpu = format!(
-        "{}, {} logical CPUs",
-        host.cpu_model.clone().unwrap_or_else(unknown),
-        host.cpu_count
-    );
     let filesystem = settings.data_filesystem.clone().unwrap_or_else(unknown);
-    let lines = [
-        format!("- command: `{}`", command.join(" ")),
-        format!("- date: {}", Utc::now().format("%Y-%m-%d %H:%M:%S UTC")),
-        format!("- host: {}", host.hostname.clone().unwrap_or_else(unknown)),
-        format!("- kernel: {}", host.kernel.clone().unwrap_or_else(unknown)),
-        format!("- CPU: {cpu}"),
-        format!(
-            "- memory: {}",
-            host.memory_kib.map_or_else(unknown, format_gib)
-        ),
-        format!("- rustc: {}", host.rustc.clone().unwrap_or_else(unknown)),
-        format!(
-            "- load average at start (1, 5, 15 min): {}",
-            host.load_average.clone().unwrap_or_else(unknown)
-        ),
+    let mut lines = host_lines(host, &settings.command);
+    lines.extend([
         format!(
             "- load: {} keep-alive connections, HTTP/1.1 over TLS 1.3, one load-generator \
              thread on the same machine, {} s warm-up then {} s measured per target, {} round(s)",
@@ -97,10 +74,37 @@ pub fn render_header(host: &HostInfo, settings: &RunSettings) -> String {
             "- data directories under: {} ({filesystem})",
             settings.data_root.display()
         ),
-    ];
+    ]);
     let mut text = lines.join("\n");
     text.push_str("\n\n");
     text
+}
+
+/// Returns the header lines that every benchmark shares: command, date and machine.
+pub fn host_lines(host: &HostInfo, command: &[String]) -> Vec<String> {
+    let unknown = || "unknown".to_owned();
+    let command: Vec<String> = command.iter().map(|arg| shell_quote(arg)).collect();
+    let cpu = format!(
+        "{}, {} logical CPUs",
+        host.cpu_model.clone().unwrap_or_else(unknown),
+        host.cpu_count
+    );
+    vec![
+        format!("- command: `{}`", command.join(" ")),
+        format!("- date: {}", Utc::now().format("%Y-%m-%d %H:%M:%S UTC")),
+        format!("- host: {}", host.hostname.clone().unwrap_or_else(unknown)),
+        format!("- kernel: {}", host.kernel.clone().unwrap_or_else(unknown)),
+        format!("- CPU: {cpu}"),
+        format!(
+            "- memory: {}",
+            host.memory_kib.map_or_else(unknown, format_gib)
+        ),
+        format!("- rustc: {}", host.rustc.clone().unwrap_or_else(unknown)),
+        format!(
+            "- load average at start (1, 5, 15 min): {}",
+            host.load_average.clone().unwrap_or_else(unknown)
+        ),
+    ]
 }
 
 /// Renders the results table, with the round in the target column when `show_round` is set.

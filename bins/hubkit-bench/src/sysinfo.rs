@@ -105,6 +105,18 @@ pub fn process_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     kib_field(&status, field).with_context(|| format!("{path} has no {field} line in kB"))
 }
 
+/// Resets `VmHWM` of process `pid` to its current RSS by writing `5` to
+/// `/proc/<pid>/clear_refs` (Linux 4.0 and later, as proc(5) documents), so a later `VmHWM`
+/// reading is the peak since this call.
+///
+/// # Errors
+/// Fails if the file cannot be written: the process has exited, the kernel is older, or
+/// this process may not write to another process's `clear_refs`.
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    let path = format!("/proc/{pid}/clear_refs");
+    std::fs::write(&path, "5").with_context(|| format!("failed to write 5 to {path}"))
+}
+
 /// Returns the type of the file system that contains `path`, from `/proc/mounts`.
 pub fn filesystem_type(path: &Path) -> Option<String> {
     let path = path.canonicalize().ok()?;

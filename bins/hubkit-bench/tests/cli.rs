@@ -1,5 +1,6 @@
 //! Runs the `hubkit-bench` binary end to end: a real baseline server on 127.0.0.1, the load
-//! generator against it, and the orchestrator in `--baselines-only` mode.
+//! generator against it, the orchestrator in `--baselines-only` mode, and the argument
+//! checks of the upload benchmark.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -124,4 +125,32 @@ fn run_baselines_only_prints_table() {
         "{stdout}"
     );
     assert!(!stdout.contains("tls-sqlite-normal"), "{stdout}");
+}
+
+#[test]
+fn upload_rejects_missing_hubkitd() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(BIN)
+        .args(["upload", "--config", "Cargo.toml", "--hubkitd"])
+        .arg(dir.path().join("no-such-hubkitd"))
+        .output()
+        .expect("upload runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "upload ran without hubkitd");
+    assert!(stderr.contains("not found; build it first"), "{stderr}");
+}
+
+#[test]
+fn upload_rejects_more_slices_than_uploads() {
+    let output = Command::new(BIN)
+        .args(["upload", "--hubkitd", BIN, "--config", "Cargo.toml"])
+        .args(["--small-uploads", "3", "--small-slices", "4"])
+        .output()
+        .expect("upload runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "upload accepted 4 slices of 3 uploads"
+    );
+    assert!(stderr.contains("--small-slices 4 is more than"), "{stderr}");
 }

@@ -1,0 +1,431 @@
+//! `hubkit-bench upload` measures hubkitd's file upload throughput over HTTPS for 1 MiB and
+//! 100 MiB bodies against writing the same bytes to a file on the same disk. Both take turns
+//! in the same run. It also measures hubkitd's RSS during the 100 MiB uploads.
+
+mod client;
+mod disk;
+mod report;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::thread;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Args;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Method};
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Runtime;
+use tokio_rustls::TlsConnector;
+
+use crate::load::{self, RequestTemplate, Target};
+use crate::orchestrate::{self, SETTLE_TIME};
+use crate::sysinfo::{self, HostInfo};
+
+use self::report::{Memory, Pair, RoundResult, Throughput, UploadSettings};
+
+/// Path of the file webhook `camera-upload` of docs/examples/hubkit.toml.
+const UPLOAD_PATH: &str = "/webhook/urls/camera-upload";
+/// Content-Type of every upload. It names a file type, so hubkitd stores the body as a
+/// file and its detection ends at the header step.
+const UPLOAD_CONTENT_TYPE: &str = "image/jpeg";
+/// Size of the small body: 1 MiB.
+const SMALL_BYTES: usize = 1024 * 1024;
+/// Size of the large body: 100 MiB, the `files.max_bytes` of `camera-upload`.
+const LARGE_BYTES: usize = 100 * 1024 * 1024;
+/// 1 MiB uploads and baseline files per round before the measured ones. They open the
+/// SQLite file, create the day's folder and fill the allocators' pools.
+const WARMUP_UPLOADS: u32 = 10;
+/// Seed of the pseudo-random body bytes, fixed so that every run sends the same bytes.
+const BODY_SEED: u64 = 0x6875_626b_6974_0001;
+
+/// Command-line arguments of `hubkit-bench upload`.
+#[derive(Args, Debug)]
+pub struct UploadArgs {
+    /// Path of the hubkitd binary to measure.
+    #[arg(long)]
+    pub hubkitd: PathBuf,
+    /// Path of the hubkitd configuration file. It must define the webhook URL
+    /// /webhook/urls/camera-upload with file reception on and a file limit of at least
+    /// 100 MiB, as docs/examples/hubkit.toml does.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Number of rounds. Each starts a fresh hubkitd with an empty data directory.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+    /// Number of measured 1 MiB uploads per round, each matched by a 1 MiB baseline file.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=2000))]
+    pub small_uploads: u32,
+    /// Number of slices in which the 1 MiB uploads and baseline files take turns within a
+    /// round. It must not exceed --small-uploads.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub small_slices: u32,
+    /// Number of measured 100 MiB uploads per round, each matched by a 100 MiB baseline
+    /// file. Each upload and its file form one slice.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub large_uploads: u32,
+    /// Directory under which each round gets a fresh directory for hubkitd's data and the
+    /// baseline's files (default: the system temporary directory). Its file system sets
+    /// the cost of an fsync.
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+}
+
+/// A request body with its SHA-256 and the request that carries it.
+struct Body {
+    bytes: Bytes,
+    sha256: String,
+    template: RequestTemplate,
+}
+
+impl Body {
+    fn new(bytes: Bytes, url: &str) -> anyhow::Result<Body> {
+        let (_, uri) = load::parse_target(url)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(UPLOAD_CONTENT_TYPE));
+        let template = load::request_template(&uri, Method::POST, headers, bytes.clone())?;
+        let sha256 = format!("{:x}", Sha256::digest(&bytes));
+        Ok(Body {
+            bytes,
+            sha256,
+            template,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+/// Runs `hubkit-bench upload`: measures every round and prints the header and the tables.
+///
+/// Returns failure when any upload failed or was stored wrongly.
+///
+/// # Errors
+/// Fails if hubkitd cannot be started or exits, or if the baseline cannot write its files.
+pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
+    if !args.hubkitd.is_file() {
+        bail!(
+            "hubkitd binary {} not found; build it first",
+            args.hubkitd.display()
+        );
+    }
+    if !args.config.is_file() {
+        bail!("config file {} not found", args.config.display());
+    }
+    if args.small_slices > args.small_uploads {
+        bail!(
+            "--small-slices {} is more than --small-uploads {}, but each slice needs at least \
+             one upload; lower --small-slices",
+            args.small_slices,
+            args.small_uploads
+        );
+    }
+    let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    let settings = UploadSettings {
+        command: std::env::args().collect(),
+        path: UPLOAD_PATH.to_owned(),
+        rounds: args.rounds,
+        warmup_uploads: WARMUP_UPLOADS,
+        small_uploads: args.small_uploads,
+        small_slices: args.small_slices,
+        large_uploads: args.large_uploads,
+        data_filesystem: sysinfo::filesystem_type(&data_root),
+        data_root: data_root.clone(),
+    };
+    orchestrate::print_stdout(&report::render_header(&HostInfo::collect(), &settings))?;
+
+    let large = Bytes::from(pseudo_random_bytes(LARGE_BYTES, BODY_SEED));
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        eprintln!("round {round}/{}: starting hubkitd", args.rounds);
+        let result = measure_round(args, round, &large, &data_root)?;
+        eprintln!(
+            "  1 MiB: hubkitd {:.1} MiB/s, baseline {:.1} MiB/s, ratio {:.2}",
+            result.small.hubkitd.mib_per_sec(),
+            result.small.baseline.mib_per_sec(),
+            result.small.ratio()
+        );
+        eprintln!(
+            "  100 MiB: hubkitd {:.1} MiB/s, baseline {:.1} MiB/s, ratio {:.2}; RSS growth {}",
+            result.large.hubkitd.mib_per_sec(),
+            result.large.baseline.mib_per_sec(),
+            result.large.ratio(),
+            report::format_signed_mib(result.memory.large_growth_kib())
+        );
+        rounds.push(result);
+    }
+
+    let sections = [
+        ("1 MiB uploads", report::render_small_table(&rounds)),
+        ("100 MiB uploads", report::render_large_table(&rounds)),
+        ("hubkitd RSS", report::render_memory_table(&rounds)),
+        ("Summary", report::render_summary(&rounds)),
+    ];
+    for (title, table) in sections {
+        orchestrate::print_stdout(&format!("{title}:\n\n{table}\n"))?;
+    }
+
+    let failures: Vec<&String> = rounds.iter().flat_map(|round| &round.failures).collect();
+    if failures.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{} upload(s) failed:", failures.len());
+    for failure in failures {
+        eprintln!("{failure}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// Starts a fresh hubkitd, measures one round against it and stops it. `bytes` is the
+/// 100 MiB body, and the 1 MiB body is its first MiB. The round's directory, with hubkitd's
+/// data and the baseline's folder, is removed at the end.
+fn measure_round(
+    args: &UploadArgs,
+    round: u32,
+    bytes: &Bytes,
+    data_root: &Path,
+) -> anyhow::Result<RoundResult> {
+    let work_dir = tempfile::Builder::new()
+        .prefix("hubkit-bench-upload-")
+        .tempdir_in(data_root)
+        .with_context(|| format!("failed to make a directory in {}", data_root.display()))?;
+    let running =
+        orchestrate::start_hubkitd(&args.hubkitd, &args.config, work_dir.path(), UPLOAD_PATH)?;
+    let baseline_dir = work_dir.path().join("baseline");
+    fs::create_dir(&baseline_dir)
+        .with_context(|| format!("failed to create {}", baseline_dir.display()))?;
+
+    let (target, _) = load::parse_target(&running.url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the tokio runtime")?;
+    let mut session = Session {
+        runtime,
+        connector: TlsConnector::from(crate::tls::accept_any_client_config()?),
+        target,
+        files_dir: work_dir.path().join("data").join("files"),
+        baseline_dir,
+        baseline_files: 0,
+        failures: Vec::new(),
+    };
+    let small = Body::new(bytes.slice(..SMALL_BYTES), &running.url)?;
+    let large = Body::new(bytes.clone(), &running.url)?;
+
+    let (small_pair, large_pair, memory) = session
+        .measure(args, running.child.pid(), &small, &large)
+        .map_err(|err| {
+            orchestrate::with_output("the upload round failed", &err, &running.output)
+        })?;
+    let failures = session
+        .failures
+        .into_iter()
+        .map(|failure| format!("round {round}: {failure}"))
+        .collect();
+    Ok(RoundResult {
+        round,
+        small: small_pair,
+        large: large_pair,
+        memory,
+        failures,
+    })
+}
+
+/// The client side of one round: the connection settings, the folders and the failures.
+struct Session {
+    runtime: Runtime,
+    connector: TlsConnector,
+    target: Target,
+    /// hubkitd's files folder, which `File.Path` in a response is relative to.
+    files_dir: PathBuf,
+    baseline_dir: PathBuf,
+    /// Number of baseline files written so far, for unique names.
+    baseline_files: u64,
+    failures: Vec<String>,
+}
+
+impl Session {
+    /// Runs the warm-up, the 1 MiB slices and the 100 MiB slices against hubkitd `pid`,
+    /// reading its RSS around them.
+    fn measure(
+        &mut self,
+        args: &UploadArgs,
+        pid: u32,
+        small: &Body,
+        large: &Body,
+    ) -> anyhow::Result<(Pair, Pair, Memory)> {
+        thread::sleep(SETTLE_TIME);
+        let start_idle_kib = sysinfo::process_kib(pid, "VmRSS")?;
+
+        self.upload_slice(small, WARMUP_UPLOADS)?;
+        self.baseline_slice(small, WARMUP_UPLOADS)?;
+
+        let mut small_pair = Pair::default();
+        let counts = split_evenly(args.small_uploads, args.small_slices);
+        for (slice, count) in counts.into_iter().enumerate() {
+            let pair = self.measure_slice(small, count, slice % 2 == 1)?;
+            small_pair.hubkitd.append(pair.hubkitd);
+            small_pair.baseline.append(pair.baseline);
+        }
+        let small_peak_kib = sysinfo::process_kib(pid, "VmHWM")?;
+
+        thread::sleep(SETTLE_TIME);
+        let large_idle_kib = sysinfo::process_kib(pid, "VmRSS")?;
+        sysinfo::reset_peak_rss(pid)?;
+        let mut large_pair = Pair::default();
+        for slice in 0..args.large_uploads {
+            let pair = self.measure_slice(large, 1, slice % 2 == 1)?;
+            large_pair.hubkitd.append(pair.hubkitd);
+            large_pair.baseline.append(pair.baseline);
+        }
+        let large_peak_kib = sysinfo::process_kib(pid, "VmHWM")?;
+
+        let memory = Memory {
+            start_idle_kib,
+            small_peak_kib,
+            large_idle_kib,
+            large_peak_kib,
+        };
+        Ok((small_pair, large_pair, memory))
+    }
+
+    /// Sends `count` uploads of `body` to hubkitd and writes `count` baseline files, the
+    /// baseline first when `baseline_first` is set.
+    fn measure_slice(
+        &mut self,
+        body: &Body,
+        count: u32,
+        baseline_first: bool,
+    ) -> anyhow::Result<Pair> {
+        let mut pair = Pair::default();
+        if baseline_first {
+            pair.baseline = self.baseline_slice(body, count)?;
+            pair.hubkitd = self.upload_slice(body, count)?;
+        } else {
+            pair.hubkitd = self.upload_slice(body, count)?;
+            pair.baseline = self.baseline_slice(body, count)?;
+        }
+        Ok(pair)
+    }
+
+    /// Opens a connection, sends `count` uploads of `body` one after the other, checks
+    /// each response and then deletes the stored files. Failed uploads are recorded in
+    /// `self.failures`, and a broken connection is reopened for the next upload.
+    fn upload_slice(&mut self, body: &Body, count: u32) -> anyhow::Result<Throughput> {
+        let mut sender = self.connect()?;
+        let mut throughput = Throughput::default();
+        let mut stored = Vec::new();
+        for _ in 0..count {
+            let outcome = self
+                .runtime
+                .block_on(client::upload(&mut sender, &body.template));
+            let response = match outcome {
+                Ok(response) => response,
+                Err(err) => {
+                    self.failures
+                        .push(format!("{} B upload: {err:#}", body.len()));
+                    sender = self.connect()?;
+                    continue;
+                }
+            };
+            throughput.add(body.len(), response.elapsed);
+            match client::check_response(response.status, &response.body, body.len(), &body.sha256)
+            {
+                Ok(path) => stored.push(path),
+                Err(failure) => self
+                    .failures
+                    .push(format!("{} B upload: {failure}", body.len())),
+            }
+        }
+        drop(sender);
+        for relative in stored {
+            self.remove_stored(&relative, body.len());
+        }
+        Ok(throughput)
+    }
+
+    /// Checks the size of a file that hubkitd stored and deletes it, recording a failure
+    /// when it is missing or has another size.
+    fn remove_stored(&mut self, relative: &str, expected_size: u64) {
+        let path = self.files_dir.join(relative);
+        match fs::metadata(&path) {
+            Ok(metadata) if metadata.len() == expected_size => {}
+            Ok(metadata) => self.failures.push(format!(
+                "stored file {} has {} bytes, expected {expected_size}",
+                path.display(),
+                metadata.len()
+            )),
+            Err(err) => {
+                self.failures.push(format!(
+                    "stored file {} cannot be read: {err}",
+                    path.display()
+                ));
+                return;
+            }
+        }
+        if let Err(err) = fs::remove_file(&path) {
+            self.failures
+                .push(format!("failed to delete {}: {err}", path.display()));
+        }
+    }
+
+    /// Writes `count` baseline files of `body`, then deletes them.
+    fn baseline_slice(&mut self, body: &Body, count: u32) -> anyhow::Result<Throughput> {
+        let mut throughput = Throughput::default();
+        let mut written = Vec::new();
+        for _ in 0..count {
+            self.baseline_files += 1;
+            let name = format!("file-{}.bin", self.baseline_files);
+            let elapsed = disk::write_durably(&self.baseline_dir, &name, &body.bytes)?;
+            throughput.add(body.len(), elapsed);
+            written.push(self.baseline_dir.join(name));
+        }
+        for path in written {
+            fs::remove_file(&path)
+                .with_context(|| format!("failed to delete {}", path.display()))?;
+        }
+        Ok(throughput)
+    }
+
+    fn connect(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+        self.runtime
+            .block_on(load::connect(&self.target, &self.connector))
+    }
+}
+
+/// Splits `total` into `parts` counts that differ by at most one, the larger ones first.
+fn split_evenly(total: u32, parts: u32) -> Vec<u32> {
+    if parts == 0 {
+        return Vec::new();
+    }
+    let base = total / parts;
+    let extra = total % parts;
+    (0..parts)
+        .map(|index| base + u32::from(index < extra))
+        .collect()
+}
+
+/// Returns `len` pseudo-random bytes from SplitMix64 seeded with `seed`. The same seed gives
+/// the same bytes, which have no structure that compression or a file-type signature finds.
+fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        bytes.extend_from_slice(&z.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,379 @@
+//! Markdown output of `hubkit-bench upload`: the header block, one table per body size,
+//! the RSS table and the summary against the targets.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::format::format_mib;
+use crate::report::host_lines;
+use crate::sysinfo::HostInfo;
+
+use super::disk::CHUNK_BYTES;
+
+/// Minimum median ratio of hubkitd's MiB/s to the file baseline's, for each body size.
+pub const MIN_RATIO: f64 = 0.7;
+
+/// RSS growth during the 100 MiB uploads that hubkitd must stay under, in KiB (16 MiB).
+pub const MAX_RSS_GROWTH_KIB: i64 = 16 * 1024;
+
+const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
+
+/// Settings of a run that the header block reports.
+#[derive(Debug)]
+pub struct UploadSettings {
+    /// Command line of this process.
+    pub command: Vec<String>,
+    /// Webhook path that receives the uploads.
+    pub path: String,
+    /// Number of rounds.
+    pub rounds: u32,
+    /// 1 MiB uploads per round before the measured ones.
+    pub warmup_uploads: u32,
+    /// Measured 1 MiB uploads per round.
+    pub small_uploads: u32,
+    /// Slices in which the 1 MiB uploads and the baseline take turns.
+    pub small_slices: u32,
+    /// Measured 100 MiB uploads per round.
+    pub large_uploads: u32,
+    /// Directory that contains each round's hubkitd data directory and baseline folder.
+    pub data_root: PathBuf,
+    /// File system type of `data_root`, if known.
+    pub data_filesystem: Option<String>,
+}
+
+impl UploadSettings {
+    /// Returns the maximum MiB of bodies on disk at once, which is one slice's uploads or
+    /// files at 1 MiB per small body and 100 MiB per large one.
+    pub fn max_files_mib(&self) -> u32 {
+        let small_slice = self.small_uploads.div_ceil(self.small_slices.max(1));
+        let large_slice = if self.large_uploads > 0 { 100 } else { 0 };
+        small_slice.max(self.warmup_uploads).max(large_slice)
+    }
+}
+
+/// Bytes moved and time taken by a series of uploads or baseline files.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Throughput {
+    /// Bytes of all bodies.
+    pub bytes: u64,
+    /// Number of uploads or files.
+    pub count: u32,
+    /// Summed time of the uploads or files, without the pauses between them.
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    /// Adds one upload or file of `bytes` that took `elapsed`.
+    pub fn add(&mut self, bytes: u64, elapsed: Duration) {
+        self.bytes += bytes;
+        self.count += 1;
+        self.elapsed += elapsed;
+    }
+
+    /// Adds the uploads or files of `other`.
+    pub fn append(&mut self, other: Throughput) {
+        self.bytes += other.bytes;
+        self.count += other.count;
+        self.elapsed += other.elapsed;
+    }
+
+    /// Returns MiB per second, 0 when no time was measured.
+    pub fn mib_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs == 0.0 {
+            return 0.0;
+        }
+        self.bytes as f64 / BYTES_PER_MIB / secs
+    }
+
+    /// Returns uploads or files per second, 0 when no time was measured.
+    pub fn per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs == 0.0 {
+            return 0.0;
+        }
+        f64::from(self.count) / secs
+    }
+}
+
+/// hubkitd and the file baseline measured in the same slices.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pair {
+    /// Uploads to hubkitd.
+    pub hubkitd: Throughput,
+    /// Files written by the baseline.
+    pub baseline: Throughput,
+}
+
+impl Pair {
+    /// Returns hubkitd's MiB/s divided by the baseline's, 0 when the baseline has none.
+    pub fn ratio(&self) -> f64 {
+        let baseline = self.baseline.mib_per_sec();
+        if baseline == 0.0 {
+            return 0.0;
+        }
+        self.hubkitd.mib_per_sec() / baseline
+    }
+}
+
+/// hubkitd's memory readings in one round, in KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS` one second after hubkitd became ready.
+    pub start_idle_kib: u64,
+    /// `VmHWM` after the 1 MiB uploads: the peak since hubkitd started.
+    pub small_peak_kib: u64,
+    /// `VmRSS` one second after the 1 MiB uploads, when `VmHWM` was reset.
+    pub large_idle_kib: u64,
+    /// `VmHWM` after the 100 MiB uploads: the peak since the reset.
+    pub large_peak_kib: u64,
+}
+
+impl Memory {
+    /// Returns the RSS growth during the 100 MiB uploads in KiB: peak minus the idle RSS
+    /// before them.
+    pub fn large_growth_kib(&self) -> i64 {
+        i64::try_from(self.large_peak_kib).unwrap_or(i64::MAX)
+            - i64::try_from(self.large_idle_kib).unwrap_or(i64::MAX)
+    }
+}
+
+/// Measurements of one round.
+#[derive(Debug, Default)]
+pub struct RoundResult {
+    /// Round number, from 1.
+    pub round: u32,
+    /// 1 MiB uploads and files.
+    pub small: Pair,
+    /// 100 MiB uploads and files.
+    pub large: Pair,
+    /// hubkitd's RSS readings.
+    pub memory: Memory,
+    /// One message per failed upload, warm-up included.
+    pub failures: Vec<String>,
+}
+
+/// Renders the header block: command, date, machine and the upload settings.
+pub fn render_header(host: &HostInfo, settings: &UploadSettings) -> String {
+    let filesystem = settings
+        .data_filesystem
+        .clone()
+        .unwrap_or_else(|| "unknown".to_owned());
+    let mut lines = host_lines(host, &settings.command);
+    lines.extend([
+        format!(
+            "- uploads: POST `{}` with `Content-Type: image/jpeg` and a body of \
+             pseudo-random bytes generated once in memory, one upload at a time over \
+             HTTP/1.1 and TLS 1.3, on one keep-alive connection per slice that is opened \
+             before the slice's timer starts",
+            settings.path
+        ),
+        format!(
+            "- baseline: the harness writes the same bytes to a new file in a folder beside \
+             hubkitd's data directory. It creates a temporary file, writes {} KiB chunks, \
+             fsyncs the file, hard-links it to the final name, unlinks the temporary name \
+             and fsyncs the folder",
+            CHUNK_BYTES / 1024
+        ),
+        format!(
+            "- rounds: {}, each with a fresh hubkitd and an empty data directory",
+            settings.rounds
+        ),
+        format!(
+            "- warm-up: {0} uploads and {0} baseline files of 1 MiB per round, not counted",
+            settings.warmup_uploads
+        ),
+        format!(
+            "- 1 MiB bodies: {0} uploads and {0} baseline files per round, in {1} slices",
+            settings.small_uploads, settings.small_slices
+        ),
+        format!(
+            "- 100 MiB bodies: {0} uploads and {0} baseline files per round, one of each per \
+             slice",
+            settings.large_uploads
+        ),
+        "- order: hubkitd and the baseline take turns in every slice, and the order flips \
+         from slice to slice"
+            .to_owned(),
+        format!(
+            "- disk: at most {} MiB of uploaded or baseline files exist at a time, because \
+             each slice deletes its files before the next step",
+            settings.max_files_mib()
+        ),
+        "- time: an upload's runs from sending the request until the response body has \
+         arrived, and a baseline file's from creating the file until the folder's fsync \
+         returned. MiB/s is the bytes divided by the summed times"
+            .to_owned(),
+        format!(
+            "- data directories under: {} ({filesystem})",
+            settings.data_root.display()
+        ),
+    ]);
+    let mut text = lines.join("\n");
+    text.push_str("\n\n");
+    text
+}
+
+/// Renders the table of the 1 MiB uploads, one row per round and a median row.
+pub fn render_small_table(rounds: &[RoundResult]) -> String {
+    let mut text = String::from(
+        "| round | hubkitd MiB/s | hubkitd uploads/s | baseline MiB/s | baseline files/s \
+         | ratio |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    let columns: [fn(&Pair) -> f64; 5] = [
+        |pair| pair.hubkitd.mib_per_sec(),
+        |pair| pair.hubkitd.per_sec(),
+        |pair| pair.baseline.mib_per_sec(),
+        |pair| pair.baseline.per_sec(),
+        Pair::ratio,
+    ];
+    let pairs: Vec<(String, Pair)> = rounds
+        .iter()
+        .map(|round| (round.round.to_string(), round.small))
+        .collect();
+    push_rows(&mut text, &pairs, &columns);
+    text
+}
+
+/// Renders the table of the 100 MiB uploads, one row per round and a median row.
+pub fn render_large_table(rounds: &[RoundResult]) -> String {
+    let mut text = String::from(
+        "| round | hubkitd MiB/s | baseline MiB/s | ratio |\n| --- | ---: | ---: | ---: |\n",
+    );
+    let columns: [fn(&Pair) -> f64; 3] = [
+        |pair| pair.hubkitd.mib_per_sec(),
+        |pair| pair.baseline.mib_per_sec(),
+        Pair::ratio,
+    ];
+    let pairs: Vec<(String, Pair)> = rounds
+        .iter()
+        .map(|round| (round.round.to_string(), round.large))
+        .collect();
+    push_rows(&mut text, &pairs, &columns);
+    text
+}
+
+/// Appends one row per pair and a median row. The last column is the ratio, printed with
+/// two decimals; the others get one.
+fn push_rows(text: &mut String, pairs: &[(String, Pair)], columns: &[fn(&Pair) -> f64]) {
+    let cells = |values: Vec<f64>| -> String {
+        let last = values.len().saturating_sub(1);
+        values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                if index == last {
+                    format!("{value:.2}")
+                } else {
+                    format!("{value:.1}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    for (label, pair) in pairs {
+        let values = columns.iter().map(|column| column(pair)).collect();
+        // Writing to a String cannot fail.
+        let _ = writeln!(text, "| {label} | {} |", cells(values));
+    }
+    if pairs.len() > 1 {
+        let medians = columns
+            .iter()
+            .map(|column| median(pairs.iter().map(|(_, pair)| column(pair)).collect()))
+            .collect();
+        let _ = writeln!(text, "| median | {} |", cells(medians));
+    }
+}
+
+/// Renders hubkitd's RSS readings, one row per round.
+pub fn render_memory_table(rounds: &[RoundResult]) -> String {
+    let mut text = String::from(
+        "| round | idle at start | peak after the 1 MiB uploads | idle before the 100 MiB \
+         uploads | peak during the 100 MiB uploads | growth |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for round in rounds {
+        let memory = &round.memory;
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {} |",
+            round.round,
+            format_mib(memory.start_idle_kib),
+            format_mib(memory.small_peak_kib),
+            format_mib(memory.large_idle_kib),
+            format_mib(memory.large_peak_kib),
+            format_signed_mib(memory.large_growth_kib())
+        );
+    }
+    text
+}
+
+/// Renders the summary table: each measure, its result and whether it met its target.
+pub fn render_summary(rounds: &[RoundResult]) -> String {
+    let mut text = String::from("| measure | result | target |\n| --- | --- | --- |\n");
+    let small: Vec<f64> = rounds.iter().map(|round| round.small.ratio()).collect();
+    let large: Vec<f64> = rounds.iter().map(|round| round.large.ratio()).collect();
+    for (size, ratios) in [("1 MiB", small), ("100 MiB", large)] {
+        let (low, high) = range(&ratios);
+        let median = median(ratios);
+        let _ = writeln!(
+            text,
+            "| {size} throughput ratio to the file baseline | median {median:.2} ({low:.2} \
+             to {high:.2}) | at least {MIN_RATIO}: {} |",
+            met(median >= MIN_RATIO)
+        );
+    }
+    let growths: Vec<i64> = rounds
+        .iter()
+        .map(|round| round.memory.large_growth_kib())
+        .collect();
+    let max_growth = growths.iter().copied().max().unwrap_or(0);
+    let min_growth = growths.iter().copied().min().unwrap_or(0);
+    let _ = writeln!(
+        text,
+        "| RSS growth during the 100 MiB uploads | {} to {} | under {}: {} |",
+        format_signed_mib(min_growth),
+        format_signed_mib(max_growth),
+        format_signed_mib(MAX_RSS_GROWTH_KIB),
+        met(max_growth < MAX_RSS_GROWTH_KIB)
+    );
+    let failed: usize = rounds.iter().map(|round| round.failures.len()).sum();
+    let _ = writeln!(text, "| failed uploads | {failed} | |");
+    text
+}
+
+fn met(condition: bool) -> &'static str {
+    if condition { "met" } else { "missed" }
+}
+
+/// Returns the median of `values`, which is the middle value or the mean of the two middle
+/// ones. Returns 0 for no values.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+fn range(values: &[f64]) -> (f64, f64) {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if values.is_empty() {
+        (0.0, 0.0)
+    } else {
+        (low, high)
+    }
+}
+
+/// Formats a signed size given in KiB as MiB with one decimal, e.g. `-0.3 MiB`.
+pub fn format_signed_mib(kib: i64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}

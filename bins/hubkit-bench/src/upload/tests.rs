@@ -1,0 +1,334 @@
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::client::{check_response, is_relative_file_path};
+use super::disk::write_durably;
+use super::report::{
+    Memory, Pair, RoundResult, Throughput, UploadSettings, median, render_large_table,
+    render_memory_table, render_small_table, render_summary,
+};
+use super::*;
+
+const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn response(size: u64, sha256: &str, path: &str) -> String {
+    format!(
+        r#"{{"DataId":"a","DataIds":["a"],"File":{{"Path":"{path}","Size":{size},"MediaType":"image/jpeg","Sha256":"{sha256}","OriginalFilename":null,"DetectedBy":"content-type"}}}}"#
+    )
+}
+
+#[test]
+fn check_response_returns_stored_path() {
+    let body = response(1024, SHA, "abc123/20261204/data-1.jpg");
+    let path = check_response(StatusCode::OK, body.as_bytes(), 1024, SHA);
+    assert_eq!(path.as_deref(), Ok("abc123/20261204/data-1.jpg"));
+}
+
+#[test]
+fn check_response_rejects_other_status() {
+    let body = r#"{"title":"Content Too Large"}"#;
+    let err = check_response(StatusCode::PAYLOAD_TOO_LARGE, body.as_bytes(), 1024, SHA)
+        .expect_err("413 is a failure");
+    assert!(err.contains("status 413"), "{err}");
+    assert!(err.contains("Content Too Large"), "{err}");
+}
+
+#[test]
+fn check_response_rejects_wrong_size() {
+    let body = response(1000, SHA, "abc123/20261204/data-1.jpg");
+    let err = check_response(StatusCode::OK, body.as_bytes(), 1024, SHA).expect_err("size differs");
+    assert!(err.contains("File.Size is 1000, expected 1024"), "{err}");
+}
+
+#[test]
+fn check_response_rejects_wrong_hash() {
+    let body = response(1024, "00", "abc123/20261204/data-1.jpg");
+    let err = check_response(StatusCode::OK, body.as_bytes(), 1024, SHA).expect_err("hash differs");
+    assert!(err.contains("File.Sha256"), "{err}");
+}
+
+#[test]
+fn check_response_rejects_missing_file() {
+    let body = r#"{"DataId":"a","DataIds":["a"]}"#;
+    let err = check_response(StatusCode::OK, body.as_bytes(), 1024, SHA)
+        .expect_err("stored as JSON, not as a file");
+    assert!(err.contains("no File object"), "{err}");
+}
+
+#[test]
+fn check_response_rejects_non_json() {
+    let err = check_response(StatusCode::OK, b"ok", 1024, SHA).expect_err("not JSON");
+    assert!(err.contains("not JSON"), "{err}");
+}
+
+#[test]
+fn check_response_rejects_escaping_path() {
+    let body = response(1024, SHA, "../../etc");
+    let err = check_response(StatusCode::OK, body.as_bytes(), 1024, SHA)
+        .expect_err("path leaves the files folder");
+    assert!(err.contains("File.Path"), "{err}");
+}
+
+#[test]
+fn relative_file_path_cases() {
+    let cases = [
+        ("abc/20261204/data.jpg", true),
+        ("abc/20261204", false),
+        ("abc/20261204/data.jpg/x", false),
+        ("/abc/20261204", false),
+        ("abc/../data.jpg", false),
+        ("abc/./data.jpg", false),
+        ("abc//data.jpg", false),
+        ("abc/20261204/a\\b", false),
+    ];
+    for (path, expected) in cases {
+        assert_eq!(is_relative_file_path(path), expected, "{path}");
+    }
+}
+
+#[test]
+fn pseudo_random_bytes_repeat_for_seed() {
+    let first = pseudo_random_bytes(1000, 7);
+    let second = pseudo_random_bytes(1000, 7);
+    assert_eq!(first.len(), 1000);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn pseudo_random_bytes_differ_by_seed() {
+    assert_ne!(pseudo_random_bytes(64, 7), pseudo_random_bytes(64, 8));
+}
+
+#[test]
+fn pseudo_random_bytes_use_every_byte_value() {
+    let bytes = pseudo_random_bytes(64 * 1024, BODY_SEED);
+    let mut seen = [false; 256];
+    for byte in bytes {
+        seen[usize::from(byte)] = true;
+    }
+    assert!(seen.iter().all(|&found| found));
+}
+
+#[test]
+fn pseudo_random_prefix_is_shorter_body() {
+    let long = pseudo_random_bytes(1001, BODY_SEED);
+    let short = pseudo_random_bytes(13, BODY_SEED);
+    assert_eq!(&long[..13], &short[..]);
+}
+
+#[test]
+fn split_evenly_spreads_remainder() {
+    assert_eq!(split_evenly(200, 5), vec![40; 5]);
+    assert_eq!(split_evenly(7, 3), vec![3, 2, 2]);
+    assert_eq!(split_evenly(3, 3), vec![1, 1, 1]);
+    assert_eq!(split_evenly(5, 0), Vec::<u32>::new());
+}
+
+#[test]
+fn write_durably_leaves_only_final_file() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let body = pseudo_random_bytes(200 * 1024 + 5, 1);
+    write_durably(folder.path(), "file-1.bin", &body).expect("write succeeds");
+    let names: Vec<String> = fs::read_dir(folder.path())
+        .expect("folder is readable")
+        .map(|entry| {
+            entry
+                .expect("entry is readable")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, vec!["file-1.bin".to_owned()]);
+    let written = fs::read(folder.path().join("file-1.bin")).expect("file is readable");
+    assert_eq!(written, body);
+}
+
+#[test]
+fn write_durably_rejects_existing_name() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    fs::write(folder.path().join("taken.bin"), b"old").expect("write succeeds");
+    let err = write_durably(folder.path(), "taken.bin", b"new").expect_err("name is taken");
+    assert!(format!("{err:#}").contains("hard-link"), "{err:#}");
+    let kept = fs::read(folder.path().join("taken.bin")).expect("file is readable");
+    assert_eq!(kept, b"old");
+}
+
+fn throughput(mib: u64, count: u32, millis: u64) -> Throughput {
+    Throughput {
+        bytes: mib * 1024 * 1024,
+        count,
+        elapsed: Duration::from_millis(millis),
+    }
+}
+
+#[test]
+fn throughput_rates() {
+    let measured = throughput(100, 4, 500);
+    assert!((measured.mib_per_sec() - 200.0).abs() < 1e-9);
+    assert!((measured.per_sec() - 8.0).abs() < 1e-9);
+}
+
+#[test]
+fn throughput_without_time_is_zero() {
+    let empty = Throughput::default();
+    assert_eq!(empty.mib_per_sec(), 0.0);
+    assert_eq!(empty.per_sec(), 0.0);
+}
+
+#[test]
+fn throughput_append_adds_all() {
+    let mut total = throughput(1, 1, 10);
+    total.append(throughput(2, 2, 30));
+    assert_eq!(total, throughput(3, 3, 40));
+}
+
+#[test]
+fn pair_ratio_divides_by_baseline() {
+    let pair = Pair {
+        hubkitd: throughput(100, 1, 400),
+        baseline: throughput(100, 1, 200),
+    };
+    assert!((pair.ratio() - 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn median_of_odd_and_even_counts() {
+    assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    assert_eq!(median(Vec::new()), 0.0);
+}
+
+#[test]
+fn memory_growth_may_be_negative() {
+    let memory = Memory {
+        start_idle_kib: 10_000,
+        small_peak_kib: 20_000,
+        large_idle_kib: 12_000,
+        large_peak_kib: 11_000,
+    };
+    assert_eq!(memory.large_growth_kib(), -1_000);
+}
+
+fn round(number: u32, small_ratio_millis: u64, large_ratio_millis: u64) -> RoundResult {
+    RoundResult {
+        round: number,
+        small: Pair {
+            hubkitd: throughput(100, 100, small_ratio_millis),
+            baseline: throughput(100, 100, 1_000),
+        },
+        large: Pair {
+            hubkitd: throughput(500, 5, large_ratio_millis),
+            baseline: throughput(500, 5, 1_000),
+        },
+        memory: Memory {
+            start_idle_kib: 10 * 1024,
+            small_peak_kib: 14 * 1024,
+            large_idle_kib: 12 * 1024,
+            large_peak_kib: 15 * 1024,
+        },
+        failures: Vec::new(),
+    }
+}
+
+#[test]
+fn small_table_has_rows_and_median() {
+    let rounds = [round(1, 1_250, 1_000), round(2, 2_000, 1_000)];
+    let table = render_small_table(&rounds);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    assert_eq!(lines[2], "| 1 | 80.0 | 80.0 | 100.0 | 100.0 | 0.80 |");
+    assert_eq!(lines[3], "| 2 | 50.0 | 50.0 | 100.0 | 100.0 | 0.50 |");
+    assert_eq!(lines[4], "| median | 65.0 | 65.0 | 100.0 | 100.0 | 0.65 |");
+}
+
+#[test]
+fn large_table_of_one_round_has_no_median() {
+    let table = render_large_table(&[round(1, 1_000, 2_000)]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(lines[2], "| 1 | 250.0 | 500.0 | 0.50 |");
+}
+
+#[test]
+fn memory_table_shows_growth() {
+    let table = render_memory_table(&[round(1, 1_000, 1_000)]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[2],
+        "| 1 | 10.0 MiB | 14.0 MiB | 12.0 MiB | 15.0 MiB | 3.0 MiB |"
+    );
+}
+
+#[test]
+fn summary_marks_met_targets() {
+    let summary = render_summary(&[round(1, 1_250, 1_400)]);
+    assert!(
+        summary.contains("| 1 MiB throughput ratio to the file baseline | median 0.80 (0.80 to 0.80) | at least 0.7: met |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("median 0.71 (0.71 to 0.71) | at least 0.7: met |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| 3.0 MiB to 3.0 MiB | under 16.0 MiB: met |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| failed uploads | 0 | |"), "{summary}");
+}
+
+#[test]
+fn summary_marks_missed_targets() {
+    let mut slow = round(1, 2_000, 2_000);
+    slow.memory.large_peak_kib = slow.memory.large_idle_kib + 16 * 1024;
+    slow.failures.push("round 1: status 500".to_owned());
+    let summary = render_summary(&[slow]);
+    assert_eq!(summary.matches("missed").count(), 3, "{summary}");
+    assert!(summary.contains("| failed uploads | 1 | |"), "{summary}");
+}
+
+fn settings(small_uploads: u32, small_slices: u32, large_uploads: u32) -> UploadSettings {
+    UploadSettings {
+        command: vec!["hubkit-bench".to_owned(), "upload".to_owned()],
+        path: UPLOAD_PATH.to_owned(),
+        rounds: 3,
+        warmup_uploads: WARMUP_UPLOADS,
+        small_uploads,
+        small_slices,
+        large_uploads,
+        data_root: std::path::PathBuf::from("/tmp"),
+        data_filesystem: Some("ext4".to_owned()),
+    }
+}
+
+#[test]
+fn max_files_mib_is_largest_slice() {
+    assert_eq!(settings(200, 5, 5).max_files_mib(), 100);
+    assert_eq!(settings(2000, 1, 5).max_files_mib(), 2000);
+    assert_eq!(settings(20, 5, 0).max_files_mib(), WARMUP_UPLOADS);
+}
+
+#[test]
+fn header_names_settings() {
+    let header = report::render_header(&HostInfo::default(), &settings(200, 5, 5));
+    assert!(
+        header.contains("- command: `hubkit-bench upload`"),
+        "{header}"
+    );
+    assert!(
+        header.contains("POST `/webhook/urls/camera-upload`"),
+        "{header}"
+    );
+    assert!(
+        header.contains("writes 64 KiB chunks, fsyncs the file"),
+        "{header}"
+    );
+    assert!(
+        header.contains("1 MiB bodies: 200 uploads and 200 baseline files per round, in 5 slices"),
+        "{header}"
+    );
+    assert!(header.contains("at most 100 MiB"), "{header}");
+    assert!(header.contains("/tmp (ext4)"), "{header}");
+}
