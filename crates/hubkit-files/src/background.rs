@@ -1,6 +1,8 @@
 //! An [`Upload`] driven from async code: a blocking task writes, hashes and syncs while
 //! the caller keeps reading the request body.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -17,20 +19,24 @@ const QUEUE_BATCHES: usize = 4;
 /// than once per HTTP frame.
 const BATCH_BYTES: usize = 256 * 1024;
 
+/// Chunks sent together, shared by the writer and hasher tasks.
+type Batch = Arc<[Bytes]>;
+
 /// Message to the writer task.
 enum Command {
-    Write(Vec<Bytes>),
+    Write(Batch),
     Finish(String, String),
 }
 
 /// An upload whose file operations run on a blocking task.
 ///
-/// The content is hashed on the caller's task as it arrives, so hashing and writing use
-/// two cores. Dropping it before [`finish`](BackgroundUpload::finish) stops the task,
-/// which removes the temporary file.
+/// A second blocking task computes the SHA-256, so receiving, hashing and writing run on
+/// separate threads. Dropping it before [`finish`](BackgroundUpload::finish) stops both
+/// tasks, and the writer task removes the temporary file.
 pub struct BackgroundUpload {
     sender: mpsc::Sender<Command>,
-    hasher: Sha256,
+    hash_sender: mpsc::Sender<Batch>,
+    hash_task: JoinHandle<String>,
     batch: Vec<Bytes>,
     batch_bytes: usize,
     /// The writer task, until its result was taken.
@@ -46,9 +52,12 @@ impl BackgroundUpload {
         let size = upload.size();
         let upload = upload.without_hashing();
         let task = tokio::task::spawn_blocking(move || run(upload, receiver));
+        let (hash_sender, hash_receiver) = mpsc::channel(QUEUE_BATCHES);
+        let hash_task = tokio::task::spawn_blocking(move || hash(hash_receiver));
         BackgroundUpload {
             sender,
-            hasher: Sha256::new(),
+            hash_sender,
+            hash_task,
             batch: Vec::new(),
             batch_bytes: 0,
             task: Some(task),
@@ -69,7 +78,6 @@ impl BackgroundUpload {
             return Err(FileError::TooLarge { limit: self.limit });
         }
         self.size = size;
-        self.hasher.update(&bytes);
         self.batch_bytes += bytes.len();
         self.batch.push(bytes);
         if self.batch_bytes >= BATCH_BYTES {
@@ -79,11 +87,19 @@ impl BackgroundUpload {
     }
 
     async fn send_batch(&mut self) -> Result<(), FileError> {
-        let batch = std::mem::take(&mut self.batch);
+        let batch: Batch = std::mem::take(&mut self.batch).into();
         self.batch_bytes = 0;
-        if self.sender.send(Command::Write(batch)).await.is_err() {
+        if self
+            .sender
+            .send(Command::Write(Arc::clone(&batch)))
+            .await
+            .is_err()
+        {
             // The task stopped early, so it has an error to report.
             return Err(self.stop().await);
+        }
+        if self.hash_sender.send(batch).await.is_err() {
+            return Err(FileError::WriterStopped);
         }
         Ok(())
     }
@@ -105,10 +121,14 @@ impl BackgroundUpload {
         let BackgroundUpload {
             sender,
             task,
-            hasher,
+            hash_sender,
+            hash_task,
             ..
         } = self;
-        let sha256 = format!("{:x}", hasher.finalize());
+        drop(hash_sender);
+        let Ok(sha256) = hash_task.await else {
+            return Err(FileError::WriterStopped);
+        };
         // A failed send means the task already stopped, and its result contains the reason.
         let _ = sender.send(Command::Finish(name, sha256)).await;
         drop(sender);
@@ -130,14 +150,21 @@ impl BackgroundUpload {
     }
 }
 
+/// Hashes every batch until the sender is dropped, and returns the lower-case hex digest.
+fn hash(mut receiver: mpsc::Receiver<Batch>) -> String {
+    let mut hasher = Sha256::new();
+    while let Some(batch) = receiver.blocking_recv() {
+        for bytes in batch.iter() {
+            hasher.update(bytes);
+        }
+    }
+    format!("{:x}", hasher.finalize())
+}
+
 fn run(mut upload: Upload, mut receiver: mpsc::Receiver<Command>) -> Result<StoredFile, FileError> {
     while let Some(command) = receiver.blocking_recv() {
         match command {
-            Command::Write(batch) => {
-                for bytes in batch {
-                    upload.write(&bytes)?;
-                }
-            }
+            Command::Write(batch) => upload.write_chunks(&batch)?,
             Command::Finish(name, sha256) => return upload.finish_with_sha256(&name, sha256),
         }
     }

@@ -305,6 +305,50 @@ impl Upload {
         Ok(())
     }
 
+    /// Appends `chunks` with vectored writes straight to the file, without copying them
+    /// into the write buffer. Errors as for [`write`](Upload::write).
+    pub(crate) fn write_chunks(&mut self, chunks: &[bytes::Bytes]) -> Result<(), FileError> {
+        let total: u64 = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+        let size = self.size + total;
+        if size > self.limit {
+            return Err(FileError::TooLarge { limit: self.limit });
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(FileError::WriterStopped);
+        };
+        let io_error = |source| FileError::Io {
+            action: "write",
+            path: self.temp.clone(),
+            source,
+        };
+        // Bytes that `write` buffered must reach the file first, to keep the order.
+        writer.flush().map_err(io_error)?;
+        let file = writer.get_mut();
+        let mut slices: Vec<io::IoSlice<'_>> =
+            chunks.iter().map(|chunk| io::IoSlice::new(chunk)).collect();
+        let mut remaining = &mut slices[..];
+        while !remaining.is_empty() {
+            match file.write_vectored(remaining) {
+                Ok(0) => return Err(io_error(io::ErrorKind::WriteZero.into())),
+                Ok(written) => io::IoSlice::advance_slices(&mut remaining, written),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(io_error(err)),
+            }
+        }
+        if let Some(hasher) = self.hasher.as_mut() {
+            for chunk in chunks {
+                hasher.update(chunk);
+            }
+        }
+        self.size = size;
+        self.unflushed += total;
+        if self.unflushed >= FLUSH_EVERY_BYTES {
+            self.unflushed = 0;
+            self.start_writeback()?;
+        }
+        Ok(())
+    }
+
     /// Stops hashing in [`write`](Upload::write), for a caller that hashes the content
     /// itself and passes the digest to [`finish_with_sha256`](Upload::finish_with_sha256).
     pub(crate) fn without_hashing(mut self) -> Upload {
