@@ -25,7 +25,9 @@ bench *args:
     "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" run --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" --config docs/examples/hubkit.toml {{args}}
 
 # `just bench` does not measure file uploads, bench-upload does. With its default counts it
-# keeps at most 100 MiB of uploaded and baseline files in /tmp at a time.
+# keeps at most 100 MiB of uploaded and baseline files in /tmp at a time. With --concurrency N
+# it keeps at most N × 100 MiB, capped at 1600 MiB because the 100 MiB phase runs at most 16
+# at a time.
 
 # Benchmark hubkitd's 1 MiB and 100 MiB uploads against file writes, with args for `hubkit-bench upload` such as --rounds 5
 bench-upload *args:

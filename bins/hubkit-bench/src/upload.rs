@@ -1,8 +1,10 @@
 //! `hubkit-bench upload` measures hubkitd's file upload throughput over HTTPS for 1 MiB and
 //! 100 MiB bodies against writing the same bytes to a file on the same disk. Both take turns
-//! in the same run. It also measures hubkitd's RSS during the 100 MiB uploads.
+//! in the same run, one upload or file at a time or several at once. It also measures
+//! hubkitd's RSS during the 100 MiB uploads.
 
 mod client;
+mod concurrent;
 mod disk;
 mod report;
 
@@ -16,16 +18,14 @@ use bytes::Bytes;
 use clap::Args;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method};
-use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
 use sha2::{Digest, Sha256};
-use tokio::runtime::Runtime;
 use tokio_rustls::TlsConnector;
 
 use crate::load::{self, RequestTemplate, Target};
 use crate::orchestrate::{self, SETTLE_TIME};
 use crate::sysinfo::{self, HostInfo};
 
+use self::concurrent::{TimeBasis, Timing};
 use self::report::{Memory, Pair, RoundResult, Throughput, UploadSettings};
 
 /// Path of the file webhook `camera-upload` of docs/examples/hubkit.toml.
@@ -42,6 +42,9 @@ const LARGE_BYTES: usize = 100 * 1024 * 1024;
 const WARMUP_UPLOADS: u32 = 10;
 /// Seed of the pseudo-random body bytes, fixed so that every run sends the same bytes.
 const BODY_SEED: u64 = 0x6875_626b_6974_0001;
+/// Maximum bytes of 100 MiB files that one slice may keep on disk at once: 1.6 GiB, which
+/// caps the 100 MiB phase at 16 uploads or files at a time.
+const MAX_LARGE_SLICE_BYTES: u64 = 16 * 1024 * 1024 * 1024 / 10;
 
 /// Command-line arguments of `hubkit-bench upload`.
 #[derive(Args, Debug)]
@@ -64,10 +67,18 @@ pub struct UploadArgs {
     /// round. It must not exceed --small-uploads.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub small_slices: u32,
-    /// Number of measured 100 MiB uploads per round, each matched by a 100 MiB baseline
-    /// file. Each upload and its file form one slice.
+    /// Number of 100 MiB slices per round. Each slice sends as many 100 MiB uploads at once
+    /// as the concurrency of the 100 MiB phase, and writes as many 100 MiB baseline files at
+    /// once. With --concurrency 1 this is the number of 100 MiB uploads.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub large_uploads: u32,
+    /// Number of uploads that run at the same time, each on its own TLS connection, and of
+    /// baseline files, each written by its own thread. Each 1 MiB slice must have at least
+    /// this many uploads. The 100 MiB phase runs at most 16 at a time, so that its files
+    /// take at most 16 × 100 MiB = 1600 MiB, under 1.6 GiB. Above 1, MiB/s counts the wall
+    /// time of each slice instead of the summed times of its uploads or files.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub concurrency: u32,
     /// Directory under which each round gets a fresh directory for hubkitd's data and the
     /// baseline's files (default: the system temporary directory). Its file system sets
     /// the cost of an fsync.
@@ -117,23 +128,18 @@ pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     if !args.config.is_file() {
         bail!("config file {} not found", args.config.display());
     }
-    if args.small_slices > args.small_uploads {
-        bail!(
-            "--small-slices {} is more than --small-uploads {}, but each slice needs at least \
-             one upload; lower --small-slices",
-            args.small_slices,
-            args.small_uploads
-        );
-    }
+    check_small_counts(args.small_uploads, args.small_slices, args.concurrency)?;
     let data_root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
     let settings = UploadSettings {
         command: std::env::args().collect(),
         path: UPLOAD_PATH.to_owned(),
         rounds: args.rounds,
-        warmup_uploads: WARMUP_UPLOADS,
+        warmup_uploads: warmup_uploads(args.concurrency),
         small_uploads: args.small_uploads,
         small_slices: args.small_slices,
-        large_uploads: args.large_uploads,
+        large_slices: args.large_uploads,
+        concurrency: args.concurrency,
+        large_concurrency: large_concurrency(args.concurrency),
         data_filesystem: sysinfo::filesystem_type(&data_root),
         data_root: data_root.clone(),
     };
@@ -143,7 +149,7 @@ pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     let mut rounds = Vec::new();
     for round in 1..=args.rounds {
         eprintln!("round {round}/{}: starting hubkitd", args.rounds);
-        let result = measure_round(args, round, &large, &data_root)?;
+        let result = measure_round(args, &settings, round, &large, &data_root)?;
         eprintln!(
             "  1 MiB: hubkitd {:.1} MiB/s, baseline {:.1} MiB/s, ratio {:.2}",
             result.small.hubkitd.mib_per_sec(),
@@ -160,12 +166,14 @@ pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
         rounds.push(result);
     }
 
-    let sections = [
-        ("1 MiB uploads", report::render_small_table(&rounds)),
-        ("100 MiB uploads", report::render_large_table(&rounds)),
-        ("hubkitd RSS", report::render_memory_table(&rounds)),
-        ("Summary", report::render_summary(&rounds)),
+    let titles = settings.section_titles();
+    let tables = [
+        report::render_small_table(&rounds),
+        report::render_large_table(&rounds),
+        report::render_memory_table(&rounds),
+        report::render_summary(&rounds, &settings),
     ];
+    let sections = titles.into_iter().zip(tables);
     for (title, table) in sections {
         orchestrate::print_stdout(&format!("{title}:\n\n{table}\n"))?;
     }
@@ -186,6 +194,7 @@ pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
 /// data and the baseline's folder, is removed at the end.
 fn measure_round(
     args: &UploadArgs,
+    settings: &UploadSettings,
     round: u32,
     bytes: &Bytes,
     data_root: &Path,
@@ -201,12 +210,7 @@ fn measure_round(
         .with_context(|| format!("failed to create {}", baseline_dir.display()))?;
 
     let (target, _) = load::parse_target(&running.url)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the tokio runtime")?;
     let mut session = Session {
-        runtime,
         connector: TlsConnector::from(crate::tls::accept_any_client_config()?),
         target,
         files_dir: work_dir.path().join("data").join("files"),
@@ -218,7 +222,7 @@ fn measure_round(
     let large = Body::new(bytes.clone(), &running.url)?;
 
     let (small_pair, large_pair, memory) = session
-        .measure(args, running.child.pid(), &small, &large)
+        .measure(settings, running.child.pid(), &small, &large)
         .map_err(|err| {
             orchestrate::with_output("the upload round failed", &err, &running.output)
         })?;
@@ -238,7 +242,6 @@ fn measure_round(
 
 /// The client side of one round: the connection settings, the folders and the failures.
 struct Session {
-    runtime: Runtime,
     connector: TlsConnector,
     target: Target,
     /// hubkitd's files folder, which `File.Path` in a response is relative to.
@@ -254,7 +257,7 @@ impl Session {
     /// reading its RSS around them.
     fn measure(
         &mut self,
-        args: &UploadArgs,
+        settings: &UploadSettings,
         pid: u32,
         small: &Body,
         large: &Body,
@@ -262,13 +265,14 @@ impl Session {
         thread::sleep(SETTLE_TIME);
         let start_idle_kib = sysinfo::process_kib(pid, "VmRSS")?;
 
-        self.upload_slice(small, WARMUP_UPLOADS)?;
-        self.baseline_slice(small, WARMUP_UPLOADS)?;
+        let concurrency = settings.concurrency;
+        self.upload_slice(small, settings.warmup_uploads, concurrency)?;
+        self.baseline_slice(small, settings.warmup_uploads, concurrency)?;
 
         let mut small_pair = Pair::default();
-        let counts = split_evenly(args.small_uploads, args.small_slices);
+        let counts = split_evenly(settings.small_uploads, settings.small_slices);
         for (slice, count) in counts.into_iter().enumerate() {
-            let pair = self.measure_slice(small, count, slice % 2 == 1)?;
+            let pair = self.measure_slice(small, count, concurrency, slice % 2 == 1)?;
             small_pair.hubkitd.append(pair.hubkitd);
             small_pair.baseline.append(pair.baseline);
         }
@@ -278,8 +282,10 @@ impl Session {
         let large_idle_kib = sysinfo::process_kib(pid, "VmRSS")?;
         sysinfo::reset_peak_rss(pid)?;
         let mut large_pair = Pair::default();
-        for slice in 0..args.large_uploads {
-            let pair = self.measure_slice(large, 1, slice % 2 == 1)?;
+        let large_concurrency = settings.large_concurrency;
+        for slice in 0..settings.large_slices {
+            let pair =
+                self.measure_slice(large, large_concurrency, large_concurrency, slice % 2 == 1)?;
             large_pair.hubkitd.append(pair.hubkitd);
             large_pair.baseline.append(pair.baseline);
         }
@@ -294,59 +300,51 @@ impl Session {
         Ok((small_pair, large_pair, memory))
     }
 
-    /// Sends `count` uploads of `body` to hubkitd and writes `count` baseline files, the
-    /// baseline first when `baseline_first` is set.
+    /// Sends `count` uploads of `body` to hubkitd and writes `count` baseline files, each
+    /// side `concurrency` at a time, the baseline first when `baseline_first` is set.
     fn measure_slice(
         &mut self,
         body: &Body,
         count: u32,
+        concurrency: u32,
         baseline_first: bool,
     ) -> anyhow::Result<Pair> {
         let mut pair = Pair::default();
         if baseline_first {
-            pair.baseline = self.baseline_slice(body, count)?;
-            pair.hubkitd = self.upload_slice(body, count)?;
+            pair.baseline = self.baseline_slice(body, count, concurrency)?;
+            pair.hubkitd = self.upload_slice(body, count, concurrency)?;
         } else {
-            pair.hubkitd = self.upload_slice(body, count)?;
-            pair.baseline = self.baseline_slice(body, count)?;
+            pair.hubkitd = self.upload_slice(body, count, concurrency)?;
+            pair.baseline = self.baseline_slice(body, count, concurrency)?;
         }
         Ok(pair)
     }
 
-    /// Opens a connection, sends `count` uploads of `body` one after the other, checks
-    /// each response and then deletes the stored files. Failed uploads are recorded in
-    /// `self.failures`, and a broken connection is reopened for the next upload.
-    fn upload_slice(&mut self, body: &Body, count: u32) -> anyhow::Result<Throughput> {
-        let mut sender = self.connect()?;
-        let mut throughput = Throughput::default();
+    /// Sends `count` uploads of `body` over `concurrency` connections at once, checks each
+    /// response and then deletes the stored files. Failed uploads are recorded in
+    /// `self.failures`.
+    fn upload_slice(
+        &mut self,
+        body: &Body,
+        count: u32,
+        concurrency: u32,
+    ) -> anyhow::Result<Throughput> {
+        let counts = split_evenly(count, concurrency);
+        let outcomes = concurrent::upload(&self.target, &self.connector, body, &counts)?;
+        let mut timings = Vec::new();
         let mut stored = Vec::new();
-        for _ in 0..count {
-            let outcome = self
-                .runtime
-                .block_on(client::upload(&mut sender, &body.template));
-            let response = match outcome {
-                Ok(response) => response,
-                Err(err) => {
-                    self.failures
-                        .push(format!("{} B upload: {err:#}", body.len()));
-                    sender = self.connect()?;
-                    continue;
-                }
-            };
-            throughput.add(body.len(), response.elapsed);
-            match client::check_response(response.status, &response.body, body.len(), &body.sha256)
-            {
-                Ok(path) => stored.push(path),
-                Err(failure) => self
-                    .failures
-                    .push(format!("{} B upload: {failure}", body.len())),
-            }
+        for outcome in outcomes {
+            timings.push(outcome.timing);
+            stored.extend(outcome.stored);
+            self.failures.extend(outcome.failures);
         }
-        drop(sender);
         for relative in stored {
             self.remove_stored(&relative, body.len());
         }
-        Ok(throughput)
+        Ok(concurrent::slice_throughput(
+            &timings,
+            TimeBasis::for_concurrency(concurrency),
+        ))
     }
 
     /// Checks the size of a file that hubkitd stored and deletes it, recording a failure
@@ -374,28 +372,83 @@ impl Session {
         }
     }
 
-    /// Writes `count` baseline files of `body`, then deletes them.
-    fn baseline_slice(&mut self, body: &Body, count: u32) -> anyhow::Result<Throughput> {
-        let mut throughput = Throughput::default();
-        let mut written = Vec::new();
-        for _ in 0..count {
-            self.baseline_files += 1;
-            let name = format!("file-{}.bin", self.baseline_files);
-            let elapsed = disk::write_durably(&self.baseline_dir, &name, &body.bytes)?;
-            throughput.add(body.len(), elapsed);
-            written.push(self.baseline_dir.join(name));
-        }
-        for path in written {
+    /// Writes `count` baseline files of `body` from `concurrency` threads at once, each file
+    /// under its own name, then deletes them.
+    fn baseline_slice(
+        &mut self,
+        body: &Body,
+        count: u32,
+        concurrency: u32,
+    ) -> anyhow::Result<Throughput> {
+        let names: Vec<Vec<String>> = split_evenly(count, concurrency)
+            .into_iter()
+            .map(|thread_count| self.next_baseline_names(thread_count))
+            .collect();
+        let timings: Vec<Timing> =
+            concurrent::write_files(&self.baseline_dir, &names, &body.bytes)?;
+        for name in names.iter().flatten() {
+            let path = self.baseline_dir.join(name);
             fs::remove_file(&path)
                 .with_context(|| format!("failed to delete {}", path.display()))?;
         }
-        Ok(throughput)
+        Ok(concurrent::slice_throughput(
+            &timings,
+            TimeBasis::for_concurrency(concurrency),
+        ))
     }
 
-    fn connect(&self) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-        self.runtime
-            .block_on(load::connect(&self.target, &self.connector))
+    /// Returns `count` baseline file names that no earlier file of the round has used.
+    fn next_baseline_names(&mut self, count: u32) -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                self.baseline_files += 1;
+                format!("file-{}.bin", self.baseline_files)
+            })
+            .collect()
     }
+}
+
+/// Returns the number of warm-up uploads and baseline files for `concurrency`: at least
+/// [`WARMUP_UPLOADS`], and at least one per connection or thread.
+fn warmup_uploads(concurrency: u32) -> u32 {
+    WARMUP_UPLOADS.max(concurrency)
+}
+
+/// Returns how many 100 MiB uploads or files run at once for `concurrency`: at most as many
+/// as fit in [`MAX_LARGE_SLICE_BYTES`].
+fn large_concurrency(concurrency: u32) -> u32 {
+    let fitting = MAX_LARGE_SLICE_BYTES / LARGE_BYTES as u64;
+    concurrency.min(u32::try_from(fitting).unwrap_or(u32::MAX))
+}
+
+/// Checks that `small_uploads` split into `small_slices` slices gives every slice at least
+/// `concurrency` uploads, so that every connection and thread has work in every slice.
+///
+/// # Errors
+/// Fails with a message that names the options to change.
+fn check_small_counts(
+    small_uploads: u32,
+    small_slices: u32,
+    concurrency: u32,
+) -> anyhow::Result<()> {
+    if small_slices == 0 {
+        bail!("--small-slices is 0, but it must be at least 1");
+    }
+    if small_slices > small_uploads {
+        bail!(
+            "--small-slices {small_slices} is more than --small-uploads {small_uploads}, but \
+             each slice needs at least one upload; lower --small-slices"
+        );
+    }
+    let smallest_slice = small_uploads / small_slices;
+    if smallest_slice < concurrency {
+        bail!(
+            "--small-uploads {small_uploads} in --small-slices {small_slices} gives slices of \
+             {smallest_slice} uploads, fewer than --concurrency {concurrency}. Raise \
+             --small-uploads, or lower --small-slices or --concurrency"
+        );
+    }
+    Ok(())
 }
 
 /// Splits `total` into `parts` counts that differ by at most one, the larger ones first.

@@ -26,6 +26,8 @@ pub struct UploadResponse {
     pub status: StatusCode,
     /// Response body.
     pub body: Bytes,
+    /// When the request was sent.
+    pub started: std::time::Instant,
     /// Time from sending the request until the response body had arrived.
     pub elapsed: Duration,
 }
@@ -57,6 +59,7 @@ pub async fn upload(
     Ok(UploadResponse {
         status,
         body,
+        started: started.into_std(),
         elapsed: started.elapsed(),
     })
 }

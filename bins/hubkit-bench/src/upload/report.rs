@@ -14,7 +14,8 @@ use super::disk::CHUNK_BYTES;
 /// Minimum median ratio of hubkitd's MiB/s to the file baseline's, for each body size.
 pub const MIN_RATIO: f64 = 0.7;
 
-/// RSS growth during the 100 MiB uploads that hubkitd must stay under, in KiB (16 MiB).
+/// RSS growth during the 100 MiB uploads that hubkitd must stay under, in KiB (16 MiB). The
+/// same limit applies at every concurrency.
 pub const MAX_RSS_GROWTH_KIB: i64 = 16 * 1024;
 
 const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
@@ -34,8 +35,12 @@ pub struct UploadSettings {
     pub small_uploads: u32,
     /// Slices in which the 1 MiB uploads and the baseline take turns.
     pub small_slices: u32,
-    /// Measured 100 MiB uploads per round.
-    pub large_uploads: u32,
+    /// Slices of 100 MiB uploads per round, each with `large_concurrency` uploads.
+    pub large_slices: u32,
+    /// Uploads and baseline files that run at once in the warm-up and the 1 MiB slices.
+    pub concurrency: u32,
+    /// Uploads and baseline files that run at once in the 100 MiB slices.
+    pub large_concurrency: u32,
     /// Directory that contains each round's hubkitd data directory and baseline folder.
     pub data_root: PathBuf,
     /// File system type of `data_root`, if known.
@@ -47,8 +52,52 @@ impl UploadSettings {
     /// files at 1 MiB per small body and 100 MiB per large one.
     pub fn max_files_mib(&self) -> u32 {
         let small_slice = self.small_uploads.div_ceil(self.small_slices.max(1));
-        let large_slice = if self.large_uploads > 0 { 100 } else { 0 };
+        let large_slice = if self.large_slices > 0 {
+            100 * self.large_concurrency
+        } else {
+            0
+        };
         small_slice.max(self.warmup_uploads).max(large_slice)
+    }
+
+    /// Returns the number of measured 100 MiB uploads per round.
+    pub fn large_uploads(&self) -> u32 {
+        self.large_slices * self.large_concurrency
+    }
+
+    /// Returns the titles of the 1 MiB table, the 100 MiB table, the RSS table and the
+    /// summary. They name the concurrency when it is above 1.
+    pub fn section_titles(&self) -> [String; 4] {
+        let both = self.concurrency_suffix();
+        [
+            format!("1 MiB uploads{}", at_a_time(self.concurrency)),
+            format!("100 MiB uploads{}", at_a_time(self.large_concurrency)),
+            format!("hubkitd RSS{both}"),
+            format!("Summary{both}"),
+        ]
+    }
+
+    /// Returns the suffix that names the concurrency of both phases, empty when it is 1.
+    fn concurrency_suffix(&self) -> String {
+        if self.concurrency == 1 {
+            String::new()
+        } else if self.concurrency == self.large_concurrency {
+            format!(", uploads {} at a time", self.concurrency)
+        } else {
+            format!(
+                ", 1 MiB uploads {} at a time and 100 MiB uploads {} at a time",
+                self.concurrency, self.large_concurrency
+            )
+        }
+    }
+}
+
+/// Returns `, N at a time` for a concurrency N above 1, and an empty string for 1.
+fn at_a_time(concurrency: u32) -> String {
+    if concurrency == 1 {
+        String::new()
+    } else {
+        format!(", {concurrency} at a time")
     }
 }
 
@@ -59,18 +108,13 @@ pub struct Throughput {
     pub bytes: u64,
     /// Number of uploads or files.
     pub count: u32,
-    /// Summed time of the uploads or files, without the pauses between them.
+    /// Time of the uploads or files. One at a time, it is the sum of their own times
+    /// without the pauses between them. Several at a time, it is the sum of each slice's
+    /// wall time from its first start to its last end.
     pub elapsed: Duration,
 }
 
 impl Throughput {
-    /// Adds one upload or file of `bytes` that took `elapsed`.
-    pub fn add(&mut self, bytes: u64, elapsed: Duration) {
-        self.bytes += bytes;
-        self.count += 1;
-        self.elapsed += elapsed;
-    }
-
     /// Adds the uploads or files of `other`.
     pub fn append(&mut self, other: Throughput) {
         self.bytes += other.bytes;
@@ -162,37 +206,19 @@ pub fn render_header(host: &HostInfo, settings: &UploadSettings) -> String {
         .unwrap_or_else(|| "unknown".to_owned());
     let mut lines = host_lines(host, &settings.command);
     lines.extend([
-        format!(
-            "- uploads: POST `{}` with `Content-Type: image/jpeg` and a body of \
-             pseudo-random bytes generated once in memory, one upload at a time over \
-             HTTP/1.1 and TLS 1.3, on one keep-alive connection per slice that is opened \
-             before the slice's timer starts",
-            settings.path
-        ),
-        format!(
-            "- baseline: the harness writes the same bytes to a new file in a folder beside \
-             hubkitd's data directory. It creates a temporary file, writes {} KiB chunks, \
-             fsyncs the file, hard-links it to the final name, unlinks the temporary name \
-             and fsyncs the folder",
-            CHUNK_BYTES / 1024
-        ),
+        uploads_line(settings),
+        baseline_line(settings),
         format!(
             "- rounds: {}, each with a fresh hubkitd and an empty data directory",
             settings.rounds
         ),
+        concurrency_line(settings),
         format!(
             "- warm-up: {0} uploads and {0} baseline files of 1 MiB per round, not counted",
             settings.warmup_uploads
         ),
-        format!(
-            "- 1 MiB bodies: {0} uploads and {0} baseline files per round, in {1} slices",
-            settings.small_uploads, settings.small_slices
-        ),
-        format!(
-            "- 100 MiB bodies: {0} uploads and {0} baseline files per round, one of each per \
-             slice",
-            settings.large_uploads
-        ),
+        small_bodies_line(settings),
+        large_bodies_line(settings),
         "- order: hubkitd and the baseline take turns in every slice, and the order flips \
          from slice to slice"
             .to_owned(),
@@ -201,10 +227,7 @@ pub fn render_header(host: &HostInfo, settings: &UploadSettings) -> String {
              each slice deletes its files before the next step",
             settings.max_files_mib()
         ),
-        "- time: an upload's runs from sending the request until the response body has \
-         arrived, and a baseline file's from creating the file until the folder's fsync \
-         returned. MiB/s is the bytes divided by the summed times"
-            .to_owned(),
+        time_line(settings),
         format!(
             "- data directories under: {} ({filesystem})",
             settings.data_root.display()
@@ -213,6 +236,114 @@ pub fn render_header(host: &HostInfo, settings: &UploadSettings) -> String {
     let mut text = lines.join("\n");
     text.push_str("\n\n");
     text
+}
+
+fn uploads_line(settings: &UploadSettings) -> String {
+    let start = format!(
+        "- uploads: POST `{}` with `Content-Type: image/jpeg` and a body of pseudo-random \
+         bytes generated once in memory",
+        settings.path
+    );
+    if settings.concurrency == 1 {
+        format!(
+            "{start}, one upload at a time over HTTP/1.1 and TLS 1.3, on one keep-alive \
+             connection per slice that is opened before the slice's timer starts"
+        )
+    } else {
+        format!(
+            "{start}, over HTTP/1.1 and TLS 1.3 on one keep-alive connection per concurrent \
+             upload in each slice. Each connection has its own client thread, sends one \
+             upload at a time and is opened before the slice's timer starts"
+        )
+    }
+}
+
+fn baseline_line(settings: &UploadSettings) -> String {
+    let steps = format!(
+        "creates a temporary file, writes {} KiB chunks, fsyncs the file, hard-links it to \
+         the final name, unlinks the temporary name and fsyncs the folder",
+        CHUNK_BYTES / 1024
+    );
+    if settings.concurrency == 1 {
+        format!(
+            "- baseline: the harness writes the same bytes to a new file in a folder beside \
+             hubkitd's data directory. It {steps}"
+        )
+    } else {
+        format!(
+            "- baseline: the harness writes the same bytes to new files with distinct names \
+             in a folder beside hubkitd's data directory, one thread per concurrent file. \
+             Each thread {steps}"
+        )
+    }
+}
+
+fn concurrency_line(settings: &UploadSettings) -> String {
+    let small = settings.concurrency;
+    let large = settings.large_concurrency;
+    if small == 1 {
+        "- concurrency: 1, so uploads and baseline files run one at a time".to_owned()
+    } else if small == large {
+        format!(
+            "- concurrency: {small} uploads at a time and {small} baseline files at a time, \
+             for both body sizes"
+        )
+    } else {
+        format!(
+            "- concurrency: {small} uploads at a time and {small} baseline files at a time \
+             for 1 MiB bodies, but {large} of each for 100 MiB bodies, so that a slice's \
+             100 MiB files stay under 1.6 GiB"
+        )
+    }
+}
+
+fn small_bodies_line(settings: &UploadSettings) -> String {
+    let start = format!(
+        "- 1 MiB bodies: {0} uploads and {0} baseline files per round, in {1} slices",
+        settings.small_uploads, settings.small_slices
+    );
+    if settings.concurrency == 1 {
+        start
+    } else {
+        format!(
+            "{start}. Each slice splits its uploads across {0} connections and its files \
+             across {0} threads",
+            settings.concurrency
+        )
+    }
+}
+
+fn large_bodies_line(settings: &UploadSettings) -> String {
+    if settings.large_concurrency == 1 {
+        format!(
+            "- 100 MiB bodies: {0} uploads and {0} baseline files per round, one of each per \
+             slice",
+            settings.large_uploads()
+        )
+    } else {
+        format!(
+            "- 100 MiB bodies: {0} uploads and {0} baseline files per round, in {1} slices \
+             of {2} uploads at once and {2} files at once",
+            settings.large_uploads(),
+            settings.large_slices,
+            settings.large_concurrency
+        )
+    }
+}
+
+fn time_line(settings: &UploadSettings) -> String {
+    if settings.concurrency == 1 {
+        "- time: an upload's runs from sending the request until the response body has \
+         arrived, and a baseline file's from creating the file until the folder's fsync \
+         returned. MiB/s is the bytes divided by the summed times"
+            .to_owned()
+    } else {
+        "- time: a slice's uploads run from sending the first request until the last \
+         response body has arrived, and its baseline files from creating the first file \
+         until the last folder fsync returned. MiB/s is the bytes divided by the summed \
+         wall times of the slices"
+            .to_owned()
+    }
 }
 
 /// Renders the table of the 1 MiB uploads, one row per round and a median row.
@@ -310,21 +441,28 @@ pub fn render_memory_table(rounds: &[RoundResult]) -> String {
     text
 }
 
-/// Renders the summary table: each measure, its result and whether it met its target.
-pub fn render_summary(rounds: &[RoundResult]) -> String {
+/// Renders the summary table: each measure, its result and whether it met its target. The
+/// measures name the concurrency of `settings` when it is above 1.
+pub fn render_summary(rounds: &[RoundResult], settings: &UploadSettings) -> String {
     let mut text = String::from("| measure | result | target |\n| --- | --- | --- |\n");
     let small: Vec<f64> = rounds.iter().map(|round| round.small.ratio()).collect();
     let large: Vec<f64> = rounds.iter().map(|round| round.large.ratio()).collect();
-    for (size, ratios) in [("1 MiB", small), ("100 MiB", large)] {
+    let phases = [
+        ("1 MiB", small, settings.concurrency),
+        ("100 MiB", large, settings.large_concurrency),
+    ];
+    for (size, ratios, concurrency) in phases {
         let (low, high) = range(&ratios);
         let median = median(ratios);
         let _ = writeln!(
             text,
-            "| {size} throughput ratio to the file baseline | median {median:.2} ({low:.2} \
+            "| {size} throughput ratio to the file baseline{} | median {median:.2} ({low:.2} \
              to {high:.2}) | at least {MIN_RATIO}: {} |",
+            at_a_time(concurrency),
             met(median >= MIN_RATIO)
         );
     }
+
     let growths: Vec<i64> = rounds
         .iter()
         .map(|round| round.memory.large_growth_kib())
@@ -333,12 +471,14 @@ pub fn render_summary(rounds: &[RoundResult]) -> String {
     let min_growth = growths.iter().copied().min().unwrap_or(0);
     let _ = writeln!(
         text,
-        "| RSS growth during the 100 MiB uploads | {} to {} | under {}: {} |",
+        "| RSS growth during the 100 MiB uploads{} | {} to {} | under {}: {} |",
+        at_a_time(settings.large_concurrency),
         format_signed_mib(min_growth),
         format_signed_mib(max_growth),
         format_signed_mib(MAX_RSS_GROWTH_KIB),
         met(max_growth < MAX_RSS_GROWTH_KIB)
     );
+
     let failed: usize = rounds.iter().map(|round| round.failures.len()).sum();
     let _ = writeln!(text, "| failed uploads | {failed} | |");
     text

@@ -1,8 +1,9 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
 use super::client::{check_response, is_relative_file_path};
+use super::concurrent::{self, TimeBasis, Timing, slice_throughput};
 use super::disk::write_durably;
 use super::report::{
     Memory, Pair, RoundResult, Throughput, UploadSettings, median, render_large_table,
@@ -263,7 +264,7 @@ fn memory_table_shows_growth() {
 
 #[test]
 fn summary_marks_met_targets() {
-    let summary = render_summary(&[round(1, 1_250, 1_400)]);
+    let summary = render_summary(&[round(1, 1_250, 1_400)], &settings(200, 5, 5));
     assert!(
         summary.contains("| 1 MiB throughput ratio to the file baseline | median 0.80 (0.80 to 0.80) | at least 0.7: met |"),
         "{summary}"
@@ -284,12 +285,12 @@ fn summary_marks_missed_targets() {
     let mut slow = round(1, 2_000, 2_000);
     slow.memory.large_peak_kib = slow.memory.large_idle_kib + 16 * 1024;
     slow.failures.push("round 1: status 500".to_owned());
-    let summary = render_summary(&[slow]);
+    let summary = render_summary(&[slow], &settings(200, 5, 5));
     assert_eq!(summary.matches("missed").count(), 3, "{summary}");
     assert!(summary.contains("| failed uploads | 1 | |"), "{summary}");
 }
 
-fn settings(small_uploads: u32, small_slices: u32, large_uploads: u32) -> UploadSettings {
+fn settings(small_uploads: u32, small_slices: u32, large_slices: u32) -> UploadSettings {
     UploadSettings {
         command: vec!["hubkit-bench".to_owned(), "upload".to_owned()],
         path: UPLOAD_PATH.to_owned(),
@@ -297,7 +298,9 @@ fn settings(small_uploads: u32, small_slices: u32, large_uploads: u32) -> Upload
         warmup_uploads: WARMUP_UPLOADS,
         small_uploads,
         small_slices,
-        large_uploads,
+        large_slices,
+        concurrency: 1,
+        large_concurrency: 1,
         data_root: std::path::PathBuf::from("/tmp"),
         data_filesystem: Some("ext4".to_owned()),
     }
@@ -331,4 +334,309 @@ fn header_names_settings() {
     );
     assert!(header.contains("at most 100 MiB"), "{header}");
     assert!(header.contains("/tmp (ext4)"), "{header}");
+}
+
+/// Returns the default settings with `concurrency` as `hubkit-bench upload` derives them.
+fn settings_at(concurrency: u32) -> UploadSettings {
+    UploadSettings {
+        warmup_uploads: warmup_uploads(concurrency),
+        concurrency,
+        large_concurrency: large_concurrency(concurrency),
+        ..settings(200, 5, 5)
+    }
+}
+
+#[test]
+fn header_one_at_a_time_keeps_lines() {
+    let header = report::render_header(&HostInfo::default(), &settings(200, 5, 5));
+    let expected = [
+        "- uploads: POST `/webhook/urls/camera-upload` with `Content-Type: image/jpeg` and a body of pseudo-random bytes generated once in memory, one upload at a time over HTTP/1.1 and TLS 1.3, on one keep-alive connection per slice that is opened before the slice's timer starts",
+        "- baseline: the harness writes the same bytes to a new file in a folder beside hubkitd's data directory. It creates a temporary file, writes 64 KiB chunks, fsyncs the file, hard-links it to the final name, unlinks the temporary name and fsyncs the folder",
+        "- rounds: 3, each with a fresh hubkitd and an empty data directory",
+        "- concurrency: 1, so uploads and baseline files run one at a time",
+        "- warm-up: 10 uploads and 10 baseline files of 1 MiB per round, not counted",
+        "- 1 MiB bodies: 200 uploads and 200 baseline files per round, in 5 slices",
+        "- 100 MiB bodies: 5 uploads and 5 baseline files per round, one of each per slice",
+        "- order: hubkitd and the baseline take turns in every slice, and the order flips from slice to slice",
+        "- disk: at most 100 MiB of uploaded or baseline files exist at a time, because each slice deletes its files before the next step",
+        "- time: an upload's runs from sending the request until the response body has arrived, and a baseline file's from creating the file until the folder's fsync returned. MiB/s is the bytes divided by the summed times",
+        "- data directories under: /tmp (ext4)",
+    ];
+    let lines: Vec<&str> = header.lines().collect();
+    let start = lines
+        .iter()
+        .position(|line| line.starts_with("- uploads:"))
+        .expect("header has an uploads line");
+    assert_eq!(&lines[start..start + expected.len()], &expected[..]);
+    assert!(header.ends_with("(ext4)\n\n"), "{header}");
+}
+
+#[test]
+fn header_names_concurrency() {
+    let header = report::render_header(&HostInfo::default(), &settings_at(4));
+    assert!(
+        header.contains(
+            "- concurrency: 4 uploads at a time and 4 baseline files at a time, for both body sizes"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.contains("one keep-alive connection per concurrent upload in each slice"),
+        "{header}"
+    );
+    assert!(
+        header.contains("one thread per concurrent file"),
+        "{header}"
+    );
+    assert!(
+        header.contains("splits its uploads across 4 connections and its files across 4 threads"),
+        "{header}"
+    );
+    assert!(
+        header.contains(
+            "- 100 MiB bodies: 20 uploads and 20 baseline files per round, in 5 slices of 4 \
+             uploads at once and 4 files at once"
+        ),
+        "{header}"
+    );
+    assert!(header.contains("at most 400 MiB"), "{header}");
+    assert!(
+        header.contains("summed wall times of the slices"),
+        "{header}"
+    );
+}
+
+#[test]
+fn header_names_large_concurrency_cap() {
+    let header = report::render_header(&HostInfo::default(), &settings_at(32));
+    assert!(
+        header.contains("for 1 MiB bodies, but 16 of each for 100 MiB bodies"),
+        "{header}"
+    );
+    assert!(header.contains("under 1.6 GiB"), "{header}");
+    assert!(
+        header.contains("- warm-up: 32 uploads and 32 baseline files"),
+        "{header}"
+    );
+    assert!(header.contains("at most 1600 MiB"), "{header}");
+}
+
+#[test]
+fn section_titles_one_at_a_time() {
+    assert_eq!(
+        settings_at(1).section_titles(),
+        ["1 MiB uploads", "100 MiB uploads", "hubkitd RSS", "Summary"]
+    );
+}
+
+#[test]
+fn section_titles_name_concurrency() {
+    assert_eq!(
+        settings_at(4).section_titles(),
+        [
+            "1 MiB uploads, 4 at a time",
+            "100 MiB uploads, 4 at a time",
+            "hubkitd RSS, uploads 4 at a time",
+            "Summary, uploads 4 at a time"
+        ]
+    );
+}
+
+#[test]
+fn section_titles_name_large_cap() {
+    let titles = settings_at(32).section_titles();
+    assert_eq!(titles[0], "1 MiB uploads, 32 at a time");
+    assert_eq!(titles[1], "100 MiB uploads, 16 at a time");
+    assert_eq!(
+        titles[2],
+        "hubkitd RSS, 1 MiB uploads 32 at a time and 100 MiB uploads 16 at a time"
+    );
+}
+
+#[test]
+fn summary_names_concurrency() {
+    let summary = render_summary(&[round(1, 1_250, 1_400)], &settings_at(32));
+    assert!(
+        summary.contains("| 1 MiB throughput ratio to the file baseline, 32 at a time | median"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| 100 MiB throughput ratio to the file baseline, 16 at a time | median"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| RSS growth during the 100 MiB uploads, 16 at a time |"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn summary_one_at_a_time_has_plain_measures() {
+    let summary = render_summary(&[round(1, 1_250, 1_400)], &settings_at(1));
+    assert!(!summary.contains("at a time"), "{summary}");
+}
+
+#[test]
+fn max_files_mib_counts_concurrent_large_files() {
+    assert_eq!(settings_at(4).max_files_mib(), 400);
+    assert_eq!(settings_at(32).max_files_mib(), 1600);
+}
+
+#[test]
+fn large_uploads_are_slices_times_concurrency() {
+    assert_eq!(settings_at(1).large_uploads(), 5);
+    assert_eq!(settings_at(4).large_uploads(), 20);
+    assert_eq!(settings_at(32).large_uploads(), 80);
+}
+
+#[test]
+fn large_concurrency_caps_disk_use() {
+    let cases = [(1, 1), (4, 4), (16, 16), (17, 16), (32, 16)];
+    for (concurrency, expected) in cases {
+        assert_eq!(large_concurrency(concurrency), expected, "{concurrency}");
+    }
+    let cap = u64::from(large_concurrency(32));
+    assert!(cap * LARGE_BYTES as u64 <= MAX_LARGE_SLICE_BYTES);
+    assert!((cap + 1) * LARGE_BYTES as u64 > MAX_LARGE_SLICE_BYTES);
+}
+
+#[test]
+fn warmup_uploads_cover_every_connection() {
+    assert_eq!(warmup_uploads(1), WARMUP_UPLOADS);
+    assert_eq!(warmup_uploads(10), 10);
+    assert_eq!(warmup_uploads(32), 32);
+}
+
+#[test]
+fn check_small_counts_accepts_full_slices() {
+    assert!(check_small_counts(200, 5, 1).is_ok());
+    assert!(check_small_counts(200, 5, 32).is_ok());
+    assert!(check_small_counts(7, 3, 2).is_ok());
+}
+
+#[test]
+fn check_small_counts_rejects_short_slices() {
+    let err = check_small_counts(20, 5, 8).expect_err("slices of 4 for 8 connections");
+    let message = format!("{err:#}");
+    assert!(message.contains("slices of 4 uploads"), "{message}");
+    assert!(message.contains("--concurrency 8"), "{message}");
+}
+
+#[test]
+fn check_small_counts_rejects_more_slices_than_uploads() {
+    let err = check_small_counts(3, 5, 1).expect_err("5 slices for 3 uploads");
+    assert!(format!("{err:#}").contains("--small-slices 5"), "{err:#}");
+    assert!(check_small_counts(10, 0, 1).is_err());
+}
+
+#[test]
+fn time_basis_for_concurrency() {
+    assert_eq!(TimeBasis::for_concurrency(1), TimeBasis::Summed);
+    assert_eq!(TimeBasis::for_concurrency(2), TimeBasis::WallClock);
+    assert_eq!(TimeBasis::for_concurrency(32), TimeBasis::WallClock);
+}
+
+fn millis(value: u64) -> Duration {
+    Duration::from_millis(value)
+}
+
+#[test]
+fn timing_add_tracks_sum_and_span() {
+    let origin = Instant::now();
+    let mut timing = Timing::default();
+    timing.add(100, origin + millis(10), millis(20));
+    timing.add(50, origin, millis(5));
+    assert_eq!(timing.bytes, 150);
+    assert_eq!(timing.count, 2);
+    assert_eq!(timing.summed, millis(25));
+    assert_eq!(timing.span, Some((origin, origin + millis(30))));
+}
+
+/// Returns the timings of two threads whose uploads overlap: one busy from 0 to 10 ms and
+/// from 20 to 40 ms, one from 10 to 40 ms. They sum to 60 ms in a wall time of 40 ms.
+fn overlapping_timings() -> [Timing; 2] {
+    let origin = Instant::now();
+    let mut first = Timing::default();
+    first.add(1024 * 1024, origin, millis(10));
+    first.add(1024 * 1024, origin + millis(20), millis(20));
+    let mut second = Timing::default();
+    second.add(1024 * 1024, origin + millis(10), millis(30));
+    [first, second]
+}
+
+#[test]
+fn slice_throughput_sums_own_times() {
+    let throughput = slice_throughput(&overlapping_timings(), TimeBasis::Summed);
+    assert_eq!(throughput.bytes, 3 * 1024 * 1024);
+    assert_eq!(throughput.count, 3);
+    assert_eq!(throughput.elapsed, millis(60));
+}
+
+#[test]
+fn slice_throughput_uses_wall_time() {
+    let throughput = slice_throughput(&overlapping_timings(), TimeBasis::WallClock);
+    assert_eq!(throughput.bytes, 3 * 1024 * 1024);
+    assert_eq!(throughput.count, 3);
+    assert_eq!(throughput.elapsed, millis(40));
+    assert!((throughput.mib_per_sec() - 75.0).abs() < 1e-9);
+}
+
+#[test]
+fn slice_throughput_wall_time_ignores_idle_threads() {
+    let origin = Instant::now();
+    let mut busy = Timing::default();
+    busy.add(10, origin + millis(5), millis(15));
+    let timings = [Timing::default(), busy];
+    let throughput = slice_throughput(&timings, TimeBasis::WallClock);
+    assert_eq!(throughput.elapsed, millis(15));
+}
+
+#[test]
+fn slice_throughput_of_nothing_is_zero() {
+    for basis in [TimeBasis::Summed, TimeBasis::WallClock] {
+        let throughput = slice_throughput(&[], basis);
+        assert_eq!(throughput, Throughput::default(), "{basis:?}");
+    }
+}
+
+#[test]
+fn write_files_writes_every_name() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let body = pseudo_random_bytes(70 * 1024, 3);
+    let names = vec![
+        vec!["file-1.bin".to_owned(), "file-2.bin".to_owned()],
+        vec!["file-3.bin".to_owned()],
+        vec!["file-4.bin".to_owned()],
+    ];
+    let timings = concurrent::write_files(folder.path(), &names, &body).expect("writes succeed");
+    let counts: Vec<u32> = timings.iter().map(|timing| timing.count).collect();
+    assert_eq!(counts, vec![2, 1, 1]);
+    let mut found: Vec<String> = fs::read_dir(folder.path())
+        .expect("folder is readable")
+        .map(|entry| {
+            entry
+                .expect("entry is readable")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        ["file-1.bin", "file-2.bin", "file-3.bin", "file-4.bin"]
+    );
+    for name in names.iter().flatten() {
+        let written = fs::read(folder.path().join(name)).expect("file is readable");
+        assert_eq!(written, body, "{name}");
+    }
+}
+
+#[test]
+fn write_files_fails_on_taken_name() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    fs::write(folder.path().join("file-2.bin"), b"old").expect("write succeeds");
+    let names = vec![vec!["file-1.bin".to_owned()], vec!["file-2.bin".to_owned()]];
+    let err = concurrent::write_files(folder.path(), &names, b"new").expect_err("name is taken");
+    assert!(format!("{err:#}").contains("file-2.bin"), "{err:#}");
 }
