@@ -29,7 +29,7 @@ bench *args:
 # it keeps at most N × 100 MiB, capped at 1600 MiB because the 100 MiB phase runs at most 16
 # at a time.
 
-# Benchmark hubkitd's 1 MiB and 100 MiB uploads against file writes, with args for `hubkit-bench upload` such as --rounds 5
+# Benchmark hubkitd's 1 MiB and 100 MiB uploads against file writes and a bare HTTPS server, with args for `hubkit-bench upload` such as --rounds 5
 bench-upload *args:
     cargo build --release -p hubkitd -p hubkit-bench
     "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" upload --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" --config docs/examples/hubkit.toml {{args}}

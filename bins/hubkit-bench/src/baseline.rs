@@ -1,5 +1,6 @@
 //! Bare HTTPS servers that hubkitd is compared with: hyper HTTP/1.1 over tokio-rustls on a
-//! multi-thread runtime, optionally storing each body in SQLite through one group-commit writer.
+//! multi-thread runtime, optionally storing each body in SQLite through one group-commit writer,
+//! or discarding bodies of up to 1 GiB as the transfer ceiling of `hubkit-bench upload`.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -9,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use chrono::{SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,6 +27,12 @@ use tokio_rustls::TlsAcceptor;
 
 /// Maximum request body size that a baseline reads; larger bodies get 413.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Maximum request body size that the `tls-discard` mode reads; larger bodies get 413.
+const MAX_DISCARD_BODY_BYTES: u64 = 1024 * 1024 * 1024;
+/// Cap of hyper's HTTP/1 read buffer in the `tls-discard` mode: 64 KiB, the value that
+/// hubkitd's listener in hubkit-server sets, so that both read a body in chunks of the same
+/// maximum size.
+pub const DISCARD_MAX_BUF_BYTES: usize = 64 * 1024;
 /// Capacity of the queue between the request handlers and the SQLite writer thread.
 const WRITE_QUEUE_CAPACITY: usize = 4096;
 /// Maximum number of rows that the writer inserts in one transaction.
@@ -41,6 +49,9 @@ pub enum Mode {
     TlsSqliteFull,
     /// Also commits the body to SQLite (WAL, `synchronous = NORMAL`) before responding.
     TlsSqliteNormal,
+    /// Reads bodies of up to 1 GiB frame by frame, drops each frame and responds 200 with
+    /// the byte count: the transfer ceiling of `hubkit-bench upload`.
+    TlsDiscard,
 }
 
 impl Mode {
@@ -50,13 +61,14 @@ impl Mode {
             Mode::Tls => "tls",
             Mode::TlsSqliteFull => "tls-sqlite-full",
             Mode::TlsSqliteNormal => "tls-sqlite-normal",
+            Mode::TlsDiscard => "tls-discard",
         }
     }
 
     /// Returns the SQLite `synchronous` setting, or `None` for the mode without SQLite.
     fn synchronous(self) -> Option<&'static str> {
         match self {
-            Mode::Tls => None,
+            Mode::Tls | Mode::TlsDiscard => None,
             Mode::TlsSqliteFull => Some("FULL"),
             Mode::TlsSqliteNormal => Some("NORMAL"),
         }
@@ -117,6 +129,9 @@ async fn serve(args: &BaselineArgs) -> anyhow::Result<()> {
 
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).keep_alive(true);
+    if args.mode == Mode::TlsDiscard {
+        builder.max_buf_size(DISCARD_MAX_BUF_BYTES);
+    }
     let builder = Arc::new(builder);
     loop {
         let (stream, _peer) = match listener.accept().await {
@@ -127,8 +142,13 @@ async fn serve(args: &BaselineArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let connection =
-            serve_connection(stream, acceptor.clone(), builder.clone(), writer.clone());
+        let connection = serve_connection(
+            stream,
+            acceptor.clone(),
+            builder.clone(),
+            args.mode,
+            writer.clone(),
+        );
         tokio::spawn(connection);
     }
 }
@@ -137,6 +157,7 @@ async fn serve_connection(
     stream: TcpStream,
     acceptor: TlsAcceptor,
     builder: Arc<http1::Builder>,
+    mode: Mode,
     writer: Option<mpsc::Sender<WriteRequest>>,
 ) {
     if let Err(err) = stream.set_nodelay(true) {
@@ -149,7 +170,16 @@ async fn serve_connection(
             return;
         }
     };
-    let service = service_fn(move |request| handle(request, writer.clone()));
+    let service = service_fn(move |request: Request<Incoming>| {
+        let writer = writer.clone();
+        async move {
+            if mode == Mode::TlsDiscard {
+                Ok::<_, Infallible>(discard(request.into_body(), MAX_DISCARD_BODY_BYTES).await)
+            } else {
+                handle(request, writer).await
+            }
+        }
+    });
     if let Err(err) = builder.serve_connection(TokioIo::new(tls), service).await {
         tracing::debug!(error = %err, "connection ended with an error");
     }
@@ -185,6 +215,42 @@ async fn handle(
     Ok(json_response(StatusCode::OK, r#"{"status":"ok"}"#))
 }
 
+/// Reads `body` frame by frame and drops each frame, so that no more than one frame is in
+/// memory at a time. Responds 200 with `{"status":"ok","received_bytes":N}`, 413 when the
+/// body announces or reaches more than `max_bytes`, and 400 when it cannot be read.
+async fn discard<B>(mut body: B, max_bytes: u64) -> Response<Full<Bytes>>
+where
+    B: Body + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let too_large = || {
+        let message = format!(r#"{{"error":"the body exceeds {max_bytes} bytes"}}"#);
+        json_response(StatusCode::PAYLOAD_TOO_LARGE, message)
+    };
+    if body.size_hint().lower() > max_bytes {
+        return too_large();
+    }
+    let mut received: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(err) => {
+                tracing::debug!(error = %err, received.bytes = received, "failed to read a request body");
+                let message = r#"{"error":"failed to read the body"}"#;
+                return json_response(StatusCode::BAD_REQUEST, message);
+            }
+        };
+        if let Some(data) = frame.data_ref() {
+            received += data.remaining() as u64;
+        }
+        if received > max_bytes {
+            return too_large();
+        }
+    }
+    let message = format!(r#"{{"status":"ok","received_bytes":{received}}}"#);
+    json_response(StatusCode::OK, message)
+}
+
 /// Sends a body to the writer thread and waits until its transaction has committed.
 async fn store(
     writer: &mpsc::Sender<WriteRequest>,
@@ -206,8 +272,8 @@ async fn store(
         .map_err(|_| "the writer thread dropped the request".to_owned())?
 }
 
-fn json_response(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -279,4 +345,95 @@ fn insert_batch(connection: &mut Connection, batch: &[WriteRequest]) -> rusqlite
         }
     }
     transaction.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http::{Response, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Body, Frame};
+
+    use super::discard;
+
+    /// A body that yields its items one by one as data frames or errors, with no length
+    /// known in advance, like a chunked request.
+    struct Frames(VecDeque<Result<&'static [u8], &'static str>>);
+
+    impl Frames {
+        fn new(items: &[Result<&'static [u8], &'static str>]) -> Frames {
+            Frames(items.iter().copied().collect())
+        }
+    }
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = &'static str;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _context: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            let next = self.0.pop_front();
+            Poll::Ready(next.map(|item| item.map(|chunk| Frame::data(Bytes::from_static(chunk)))))
+        }
+    }
+
+    async fn body_text(response: Response<Full<Bytes>>) -> String {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a full body cannot fail")
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("the response is UTF-8")
+    }
+
+    #[tokio::test]
+    async fn discard_counts_every_frame() {
+        let body = Frames::new(&[Ok(b"abc"), Ok(b""), Ok(b"de")]);
+        let response = discard(body, 5).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            body_text(response).await,
+            r#"{"status":"ok","received_bytes":5}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn discard_accepts_empty_body() {
+        let response = discard(Full::new(Bytes::new()), 5).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(body_text(response).await.contains(r#""received_bytes":0"#));
+    }
+
+    #[tokio::test]
+    async fn discard_rejects_announced_excess() {
+        let response = discard(Full::new(Bytes::from_static(b"0123456789")), 5).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body_text(response).await.contains("exceeds 5 bytes"));
+    }
+
+    #[tokio::test]
+    async fn discard_rejects_streamed_excess() {
+        let body = Frames::new(&[Ok(b"abc"), Ok(b"def"), Err("must not be read")]);
+        let response = discard(body, 5).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn discard_reports_read_error() {
+        let body = Frames::new(&[Ok(b"abc"), Err("connection reset")]);
+        let response = discard(body, 5).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            body_text(response)
+                .await
+                .contains("failed to read the body")
+        );
+    }
 }

@@ -3,9 +3,11 @@
 //! machine, and prints markdown tables.
 //!
 //! Subcommands:
-//! - `baseline --mode <tls|tls-sqlite-full|tls-sqlite-normal>` runs a bare hyper + rustls
-//!   server, the floor that hubkitd is compared with. The SQLite modes commit every body
-//!   through one writer thread with group commit before responding 200.
+//! - `baseline --mode <tls|tls-sqlite-full|tls-sqlite-normal|tls-discard>` runs a bare
+//!   hyper + rustls server, the floor that hubkitd is compared with. The SQLite modes commit
+//!   every body through one writer thread with group commit before responding 200. The
+//!   `tls-discard` mode drops bodies of up to 1 GiB as they arrive, and `upload` runs it as
+//!   its transfer ceiling.
 //! - `load --url URL` is the load generator: N keep-alive HTTP/1.1-over-TLS 1.3 connections
 //!   on one thread, sending requests back to back for a fixed time, like `wrk -t1 -cN`. It
 //!   only targets 127.0.0.1, ::1 or localhost.
@@ -14,7 +16,8 @@
 //!   it; it exits non-zero if any target returned non-2xx responses or had errors.
 //! - `upload` measures hubkitd's file uploads of 1 MiB and 100 MiB over HTTPS against
 //!   writing the same bytes durably to a file on the same disk, in turns, and hubkitd's RSS
-//!   during the 100 MiB uploads. `just bench-upload` calls it. It exits non-zero if any
+//!   during the 100 MiB uploads. Its third step, the same uploads to the `tls-discard`
+//!   baseline, measures the transfer ceiling. `just bench-upload` calls it. It exits non-zero if any
 //!   upload failed or was stored wrongly.
 //!
 //! Progress and diagnostics go to stderr; `RUST_LOG` sets the log level (default `warn`).
@@ -49,8 +52,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Measures the baselines and hubkitd and prints the markdown results table.
     Run(orchestrate::RunArgs),
-    /// Measures hubkitd's file upload throughput against a file-write baseline, and its RSS
-    /// during 100 MiB uploads, and prints the markdown results.
+    /// Measures hubkitd's file upload throughput against a file-write baseline and an HTTPS
+    /// transfer ceiling, and its RSS during 100 MiB uploads, and prints the markdown results.
     Upload(upload::UploadArgs),
 }
 

@@ -238,7 +238,7 @@ fn measure(
             .tempdir_in(data_root)
             .with_context(|| format!("failed to make a directory in {}", data_root.display()))?;
         let running = match target {
-            TargetKind::Baseline(mode) => start_baseline(*mode, work_dir.path())?,
+            TargetKind::Baseline(mode) => start_baseline(*mode, work_dir.path(), WEBHOOK_PATH)?,
             TargetKind::Hubkitd { binary, config } => {
                 start_hubkitd(binary, config, work_dir.path(), WEBHOOK_PATH)?
             }
@@ -305,6 +305,20 @@ pub(crate) fn with_output(failure: &str, err: &anyhow::Error, output: &Path) -> 
     anyhow::anyhow!("{failure}: {err:#}\n--- output of the child process ---\n{log}")
 }
 
+/// Builds an error that states what failed, why, and what each named child process printed.
+pub(crate) fn with_outputs(
+    failure: &str,
+    err: &anyhow::Error,
+    outputs: &[(&str, &Path)],
+) -> anyhow::Error {
+    let mut message = format!("{failure}: {err:#}");
+    for (name, output) in outputs {
+        let log = read_output(output);
+        message.push_str(&format!("\n--- output of {name} ---\n{log}"));
+    }
+    anyhow::anyhow!(message)
+}
+
 fn load_spec(url: &str, settings: &RunSettings) -> anyhow::Result<LoadSpec> {
     let (target, uri) = load::parse_target(url)?;
     let body = Bytes::from_static(DEFAULT_BODY.as_bytes());
@@ -333,7 +347,13 @@ fn read_output(path: &Path) -> String {
         .unwrap_or_else(|err| format!("(failed to read {}: {err})", path.display()))
 }
 
-fn start_baseline(mode: Mode, work_dir: &Path) -> anyhow::Result<Running> {
+/// Starts a baseline in `mode` with its SQLite file and output in `work_dir`, and returns it
+/// once it has printed its address, with the URL of `webhook_path` as its load URL.
+pub(crate) fn start_baseline(
+    mode: Mode,
+    work_dir: &Path,
+    webhook_path: &str,
+) -> anyhow::Result<Running> {
     let exe = std::env::current_exe().context("failed to find the hubkit-bench binary")?;
     let (output, stderr, _) = open_output(work_dir)?;
     let mut child = Command::new(exe)
@@ -364,7 +384,7 @@ fn start_baseline(mode: Mode, work_dir: &Path) -> anyhow::Result<Running> {
     Ok(Running {
         child,
         output,
-        url: format!("https://{addr}{WEBHOOK_PATH}"),
+        url: format!("https://{addr}{webhook_path}"),
     })
 }
 

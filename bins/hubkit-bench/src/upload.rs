@@ -1,12 +1,14 @@
 //! `hubkit-bench upload` measures hubkitd's file upload throughput over HTTPS for 1 MiB and
-//! 100 MiB bodies against writing the same bytes to a file on the same disk. Both take turns
-//! in the same run, one upload or file at a time or several at once. It also measures
-//! hubkitd's RSS during the 100 MiB uploads.
+//! 100 MiB bodies against writing the same bytes to a file on the same disk. It also sends
+//! the same uploads to a bare HTTPS server that discards each body, the transfer ceiling.
+//! All three take turns in the same run, one upload or file at a time or several at once.
+//! It also measures hubkitd's RSS during the 100 MiB uploads.
 
 mod client;
 mod concurrent;
 mod disk;
 mod report;
+mod request;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,19 +18,18 @@ use std::thread;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
-use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{HeaderMap, Method};
-use sha2::{Digest, Sha256};
 use tokio_rustls::TlsConnector;
 
-use crate::load::{self, RequestTemplate, Target};
+use crate::baseline::Mode;
 use crate::orchestrate::{self, SETTLE_TIME};
 use crate::sysinfo::{self, HostInfo};
 
 use self::concurrent::{TimeBasis, Timing};
-use self::report::{Memory, Pair, RoundResult, Throughput, UploadSettings};
+use self::report::{Memory, PhaseResult, RoundResult, Throughput, UploadSettings};
+use self::request::{SizedUploads, UploadRequest};
 
-/// Path of the file webhook `camera-upload` of docs/examples/hubkit.toml.
+/// Path of the file webhook `camera-upload` of docs/examples/hubkit.toml. The transfer
+/// ceiling server gets the same path, although it ignores it.
 const UPLOAD_PATH: &str = "/webhook/urls/camera-upload";
 /// Content-Type of every upload. It names a file type, so hubkitd stores the body as a
 /// file and its detection ends at the header step.
@@ -37,8 +38,8 @@ const UPLOAD_CONTENT_TYPE: &str = "image/jpeg";
 const SMALL_BYTES: usize = 1024 * 1024;
 /// Size of the large body: 100 MiB, the `files.max_bytes` of `camera-upload`.
 const LARGE_BYTES: usize = 100 * 1024 * 1024;
-/// 1 MiB uploads and baseline files per round before the measured ones. They open the
-/// SQLite file, create the day's folder and fill the allocators' pools.
+/// 1 MiB uploads to each server and baseline files per round before the measured ones. They
+/// open hubkitd's SQLite file, create the day's folder and fill the allocators' pools.
 const WARMUP_UPLOADS: u32 = 10;
 /// Seed of the pseudo-random body bytes, fixed so that every run sends the same bytes.
 const BODY_SEED: u64 = 0x6875_626b_6974_0001;
@@ -60,16 +61,19 @@ pub struct UploadArgs {
     /// Number of rounds. Each starts a fresh hubkitd with an empty data directory.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
-    /// Number of measured 1 MiB uploads per round, each matched by a 1 MiB baseline file.
+    /// Number of measured 1 MiB uploads per round to hubkitd and as many to the transfer
+    /// ceiling server, each matched by a 1 MiB baseline file.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=2000))]
     pub small_uploads: u32,
-    /// Number of slices in which the 1 MiB uploads and baseline files take turns within a
-    /// round. It must not exceed --small-uploads.
+    /// Number of slices in which the 1 MiB uploads to hubkitd, the baseline files and the
+    /// uploads to the transfer ceiling server take turns within a round. It must not exceed
+    /// --small-uploads.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub small_slices: u32,
     /// Number of 100 MiB slices per round. Each slice sends as many 100 MiB uploads at once
-    /// as the concurrency of the 100 MiB phase, and writes as many 100 MiB baseline files at
-    /// once. With --concurrency 1 this is the number of 100 MiB uploads.
+    /// as the concurrency of the 100 MiB phase to hubkitd and then to the transfer ceiling
+    /// server, and writes as many 100 MiB baseline files at once. With --concurrency 1 this
+    /// is the number of 100 MiB uploads to each server.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub large_uploads: u32,
     /// Number of uploads that run at the same time, each on its own TLS connection, and of
@@ -84,32 +88,6 @@ pub struct UploadArgs {
     /// the cost of an fsync.
     #[arg(long)]
     pub data_root: Option<PathBuf>,
-}
-
-/// A request body with its SHA-256 and the request that carries it.
-struct Body {
-    bytes: Bytes,
-    sha256: String,
-    template: RequestTemplate,
-}
-
-impl Body {
-    fn new(bytes: Bytes, url: &str) -> anyhow::Result<Body> {
-        let (_, uri) = load::parse_target(url)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(UPLOAD_CONTENT_TYPE));
-        let template = load::request_template(&uri, Method::POST, headers, bytes.clone())?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
-        Ok(Body {
-            bytes,
-            sha256,
-            template,
-        })
-    }
-
-    fn len(&self) -> u64 {
-        self.bytes.len() as u64
-    }
 }
 
 /// Runs `hubkit-bench upload`: measures every round and prints the header and the tables.
@@ -150,17 +128,10 @@ pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     for round in 1..=args.rounds {
         eprintln!("round {round}/{}: starting hubkitd", args.rounds);
         let result = measure_round(args, &settings, round, &large, &data_root)?;
+        eprintln!("  1 MiB: {}", report::progress_line(&result.small));
         eprintln!(
-            "  1 MiB: hubkitd {:.1} MiB/s, baseline {:.1} MiB/s, ratio {:.2}",
-            result.small.hubkitd.mib_per_sec(),
-            result.small.baseline.mib_per_sec(),
-            result.small.ratio()
-        );
-        eprintln!(
-            "  100 MiB: hubkitd {:.1} MiB/s, baseline {:.1} MiB/s, ratio {:.2}; RSS growth {}",
-            result.large.hubkitd.mib_per_sec(),
-            result.large.baseline.mib_per_sec(),
-            result.large.ratio(),
+            "  100 MiB: {}; RSS growth {}",
+            report::progress_line(&result.large),
             report::format_signed_mib(result.memory.large_growth_kib())
         );
         rounds.push(result);
@@ -189,9 +160,10 @@ pub fn run(args: &UploadArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// Starts a fresh hubkitd, measures one round against it and stops it. `bytes` is the
-/// 100 MiB body, and the 1 MiB body is its first MiB. The round's directory, with hubkitd's
-/// data and the baseline's folder, is removed at the end.
+/// Starts a fresh hubkitd and transfer ceiling server, measures one round against them and
+/// stops them. `bytes` is the 100 MiB body, and the 1 MiB body is its first MiB. The round's
+/// directory, with hubkitd's data, the baseline's folder and the servers' output, is removed
+/// at the end.
 fn measure_round(
     args: &UploadArgs,
     settings: &UploadSettings,
@@ -205,26 +177,32 @@ fn measure_round(
         .with_context(|| format!("failed to make a directory in {}", data_root.display()))?;
     let running =
         orchestrate::start_hubkitd(&args.hubkitd, &args.config, work_dir.path(), UPLOAD_PATH)?;
+    let ceiling_dir = work_dir.path().join("ceiling");
+    fs::create_dir(&ceiling_dir)
+        .with_context(|| format!("failed to create {}", ceiling_dir.display()))?;
+    let ceiling = orchestrate::start_baseline(Mode::TlsDiscard, &ceiling_dir, UPLOAD_PATH)?;
     let baseline_dir = work_dir.path().join("baseline");
     fs::create_dir(&baseline_dir)
         .with_context(|| format!("failed to create {}", baseline_dir.display()))?;
 
-    let (target, _) = load::parse_target(&running.url)?;
     let mut session = Session {
         connector: TlsConnector::from(crate::tls::accept_any_client_config()?),
-        target,
         files_dir: work_dir.path().join("data").join("files"),
         baseline_dir,
         baseline_files: 0,
         failures: Vec::new(),
     };
-    let small = Body::new(bytes.slice(..SMALL_BYTES), &running.url)?;
-    let large = Body::new(bytes.clone(), &running.url)?;
+    let small = SizedUploads::new(bytes.slice(..SMALL_BYTES), &running.url, &ceiling.url)?;
+    let large = SizedUploads::new(bytes.clone(), &running.url, &ceiling.url)?;
 
-    let (small_pair, large_pair, memory) = session
+    let (small_result, large_result, memory) = session
         .measure(settings, running.child.pid(), &small, &large)
         .map_err(|err| {
-            orchestrate::with_output("the upload round failed", &err, &running.output)
+            let outputs = [
+                ("hubkitd", running.output.as_path()),
+                ("the transfer ceiling server", ceiling.output.as_path()),
+            ];
+            orchestrate::with_outputs("the upload round failed", &err, &outputs)
         })?;
     let failures = session
         .failures
@@ -233,8 +211,8 @@ fn measure_round(
         .collect();
     Ok(RoundResult {
         round,
-        small: small_pair,
-        large: large_pair,
+        small: small_result,
+        large: large_result,
         memory,
         failures,
     })
@@ -243,7 +221,6 @@ fn measure_round(
 /// The client side of one round: the connection settings, the folders and the failures.
 struct Session {
     connector: TlsConnector,
-    target: Target,
     /// hubkitd's files folder, which `File.Path` in a response is relative to.
     files_dir: PathBuf,
     baseline_dir: PathBuf,
@@ -254,40 +231,38 @@ struct Session {
 
 impl Session {
     /// Runs the warm-up, the 1 MiB slices and the 100 MiB slices against hubkitd `pid`,
-    /// reading its RSS around them.
+    /// the baseline and the transfer ceiling server, reading hubkitd's RSS around them.
     fn measure(
         &mut self,
         settings: &UploadSettings,
         pid: u32,
-        small: &Body,
-        large: &Body,
-    ) -> anyhow::Result<(Pair, Pair, Memory)> {
+        small: &SizedUploads,
+        large: &SizedUploads,
+    ) -> anyhow::Result<(PhaseResult, PhaseResult, Memory)> {
         thread::sleep(SETTLE_TIME);
         let start_idle_kib = sysinfo::process_kib(pid, "VmRSS")?;
 
         let concurrency = settings.concurrency;
-        self.upload_slice(small, settings.warmup_uploads, concurrency)?;
-        self.baseline_slice(small, settings.warmup_uploads, concurrency)?;
+        self.upload_slice(&small.hubkitd, settings.warmup_uploads, concurrency)?;
+        self.upload_slice(&small.ceiling, settings.warmup_uploads, concurrency)?;
+        self.baseline_slice(small.bytes(), settings.warmup_uploads, concurrency)?;
 
-        let mut small_pair = Pair::default();
+        let mut small_result = PhaseResult::default();
         let counts = split_evenly(settings.small_uploads, settings.small_slices);
-        for (slice, count) in counts.into_iter().enumerate() {
-            let pair = self.measure_slice(small, count, concurrency, slice % 2 == 1)?;
-            small_pair.hubkitd.append(pair.hubkitd);
-            small_pair.baseline.append(pair.baseline);
+        for (slice, count) in (0..).zip(counts) {
+            let result = self.measure_slice(small, count, concurrency, slice)?;
+            small_result.append(result);
         }
         let small_peak_kib = sysinfo::process_kib(pid, "VmHWM")?;
 
         thread::sleep(SETTLE_TIME);
         let large_idle_kib = sysinfo::process_kib(pid, "VmRSS")?;
         sysinfo::reset_peak_rss(pid)?;
-        let mut large_pair = Pair::default();
+        let mut large_result = PhaseResult::default();
         let large_concurrency = settings.large_concurrency;
         for slice in 0..settings.large_slices {
-            let pair =
-                self.measure_slice(large, large_concurrency, large_concurrency, slice % 2 == 1)?;
-            large_pair.hubkitd.append(pair.hubkitd);
-            large_pair.baseline.append(pair.baseline);
+            let result = self.measure_slice(large, large_concurrency, large_concurrency, slice)?;
+            large_result.append(result);
         }
         let large_peak_kib = sysinfo::process_kib(pid, "VmHWM")?;
 
@@ -297,40 +272,47 @@ impl Session {
             large_idle_kib,
             large_peak_kib,
         };
-        Ok((small_pair, large_pair, memory))
+        Ok((small_result, large_result, memory))
     }
 
-    /// Sends `count` uploads of `body` to hubkitd and writes `count` baseline files, each
-    /// side `concurrency` at a time, the baseline first when `baseline_first` is set.
+    /// Sends `count` uploads of `uploads` to hubkitd and to the transfer ceiling server and
+    /// writes `count` baseline files, each step `concurrency` at a time, in the order that
+    /// [`slice_order`] gives for slice number `slice`.
     fn measure_slice(
         &mut self,
-        body: &Body,
+        uploads: &SizedUploads,
         count: u32,
         concurrency: u32,
-        baseline_first: bool,
-    ) -> anyhow::Result<Pair> {
-        let mut pair = Pair::default();
-        if baseline_first {
-            pair.baseline = self.baseline_slice(body, count, concurrency)?;
-            pair.hubkitd = self.upload_slice(body, count, concurrency)?;
-        } else {
-            pair.hubkitd = self.upload_slice(body, count, concurrency)?;
-            pair.baseline = self.baseline_slice(body, count, concurrency)?;
+        slice: u32,
+    ) -> anyhow::Result<PhaseResult> {
+        let mut result = PhaseResult::default();
+        for step in slice_order(slice) {
+            match step {
+                Step::Hubkitd => {
+                    result.hubkitd = self.upload_slice(&uploads.hubkitd, count, concurrency)?;
+                }
+                Step::Baseline => {
+                    result.baseline = self.baseline_slice(uploads.bytes(), count, concurrency)?;
+                }
+                Step::Ceiling => {
+                    result.ceiling = self.upload_slice(&uploads.ceiling, count, concurrency)?;
+                }
+            }
         }
-        Ok(pair)
+        Ok(result)
     }
 
-    /// Sends `count` uploads of `body` over `concurrency` connections at once, checks each
-    /// response and then deletes the stored files. Failed uploads are recorded in
-    /// `self.failures`.
+    /// Sends `count` uploads of `request` over `concurrency` connections at once, checks
+    /// each response and then deletes the files that hubkitd stored. Failed uploads are
+    /// recorded in `self.failures`.
     fn upload_slice(
         &mut self,
-        body: &Body,
+        request: &UploadRequest,
         count: u32,
         concurrency: u32,
     ) -> anyhow::Result<Throughput> {
         let counts = split_evenly(count, concurrency);
-        let outcomes = concurrent::upload(&self.target, &self.connector, body, &counts)?;
+        let outcomes = concurrent::upload(&self.connector, request, &counts)?;
         let mut timings = Vec::new();
         let mut stored = Vec::new();
         for outcome in outcomes {
@@ -339,7 +321,7 @@ impl Session {
             self.failures.extend(outcome.failures);
         }
         for relative in stored {
-            self.remove_stored(&relative, body.len());
+            self.remove_stored(&relative, request.len());
         }
         Ok(concurrent::slice_throughput(
             &timings,
@@ -372,11 +354,11 @@ impl Session {
         }
     }
 
-    /// Writes `count` baseline files of `body` from `concurrency` threads at once, each file
+    /// Writes `count` baseline files of `bytes` from `concurrency` threads at once, each file
     /// under its own name, then deletes them.
     fn baseline_slice(
         &mut self,
-        body: &Body,
+        bytes: &[u8],
         count: u32,
         concurrency: u32,
     ) -> anyhow::Result<Throughput> {
@@ -384,8 +366,7 @@ impl Session {
             .into_iter()
             .map(|thread_count| self.next_baseline_names(thread_count))
             .collect();
-        let timings: Vec<Timing> =
-            concurrent::write_files(&self.baseline_dir, &names, &body.bytes)?;
+        let timings: Vec<Timing> = concurrent::write_files(&self.baseline_dir, &names, bytes)?;
         for name in names.iter().flatten() {
             let path = self.baseline_dir.join(name);
             fs::remove_file(&path)
@@ -406,6 +387,27 @@ impl Session {
             })
             .collect()
     }
+}
+
+/// One step of a slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Uploads to hubkitd.
+    Hubkitd,
+    /// Baseline files.
+    Baseline,
+    /// Uploads to the transfer ceiling server.
+    Ceiling,
+}
+
+/// Returns the order of the steps in slice number `slice`, from 0: hubkitd, the baseline and
+/// the transfer ceiling, rotated left by `slice % 3`. In every three slices each step comes
+/// first, second and third once.
+fn slice_order(slice: u32) -> [Step; 3] {
+    let mut order = [Step::Hubkitd, Step::Baseline, Step::Ceiling];
+    // The remainder is below 3, so the cast cannot truncate.
+    order.rotate_left((slice % 3) as usize);
+    order
 }
 
 /// Returns the number of warm-up uploads and baseline files for `concurrency`: at least

@@ -1,5 +1,5 @@
-//! Runs the `hubkit-bench` binary end to end: a real baseline server on 127.0.0.1, the load
-//! generator against it, the orchestrator in `--baselines-only` mode, and the argument
+//! Runs the `hubkit-bench` binary end to end: real baseline servers on 127.0.0.1, the load
+//! generator against them, the orchestrator in `--baselines-only` mode, and the argument
 //! checks of the upload benchmark.
 
 use std::io::{BufRead, BufReader};
@@ -91,6 +91,22 @@ fn sqlite_baseline_commits_every_response() {
         )
         .expect("body query");
     assert_eq!(body, r#"{"temperature": 25.5, "humidity": 60}"#);
+}
+
+#[test]
+fn discard_baseline_answers_every_request() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, addr) = start_baseline("tls-discard", dir.path());
+    let output = run_load(&format!("https://{addr}/webhook/urls/camera-upload"));
+    drop(server);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "load failed: {output:?}");
+    assert!(
+        report_value(&stdout, "requests") > 0,
+        "no requests in:\n{stdout}"
+    );
+    assert_eq!(report_value(&stdout, "non-2xx"), 0, "{stdout}");
+    assert_eq!(report_value(&stdout, "errors"), 0, "{stdout}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The upload client: one body at a time over a keep-alive HTTP/1.1-over-TLS connection,
-//! and the check of hubkitd's response.
+//! and the checks of the responses of hubkitd and of the transfer ceiling server.
 
 use std::time::Duration;
 
@@ -116,6 +116,37 @@ pub fn check_response(
         ));
     }
     Ok(path.to_owned())
+}
+
+/// Checks that the transfer ceiling server read the whole body: status 200 and a JSON body
+/// whose `received_bytes` is `expected_size`.
+///
+/// # Errors
+/// Returns a message that names the first check that failed and quotes the response.
+pub fn check_discard_response(
+    status: StatusCode,
+    body: &[u8],
+    expected_size: u64,
+) -> Result<(), String> {
+    let quoted = || quote(body);
+    if status != StatusCode::OK {
+        return Err(format!(
+            "status {status}, expected 200 OK; response: {}",
+            quoted()
+        ));
+    }
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|err| format!("the response is not JSON ({err}); response: {}", quoted()))?;
+    let received = json.get("received_bytes").and_then(Value::as_u64);
+    if received != Some(expected_size) {
+        return Err(format!(
+            "received_bytes is {}, expected {expected_size}; response: {}",
+            json.get("received_bytes")
+                .map_or("missing".to_owned(), Value::to_string),
+            quoted()
+        ));
+    }
+    Ok(())
 }
 
 /// Returns whether `path` has three non-empty `/`-separated parts, none of them `.` or

@@ -17,7 +17,8 @@ use tokio_rustls::TlsConnector;
 use crate::load::{self, Target};
 
 use super::report::Throughput;
-use super::{Body, client, disk};
+use super::request::UploadRequest;
+use super::{client, disk};
 
 /// Rule for counting a slice's time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,13 +98,13 @@ pub fn slice_throughput(timings: &[Timing], basis: TimeBasis) -> Throughput {
 pub struct ConnectionOutcome {
     /// Bytes and times of the uploads that got a complete response.
     pub timing: Timing,
-    /// `File.Path` of each upload whose response passed the checks.
+    /// `File.Path` of each hubkitd upload whose response passed the checks.
     pub stored: Vec<String>,
     /// One message per failed upload.
     pub failures: Vec<String>,
 }
 
-/// Sends `counts[i]` uploads of `body` on connection `i`, one thread per connection. Every
+/// Sends `counts[i]` uploads of `request` on connection `i`, one thread per connection. Every
 /// thread opens its connection and waits for the others, so the uploads start together.
 /// Each connection then sends its uploads one after the other. Failed uploads are recorded
 /// in the outcomes, and a broken connection is reopened for the next upload.
@@ -111,9 +112,8 @@ pub struct ConnectionOutcome {
 /// # Errors
 /// Fails if a connection cannot be opened or reopened, or if a thread panics.
 pub fn upload(
-    target: &Target,
     connector: &TlsConnector,
-    body: &Body,
+    request: &UploadRequest,
     counts: &[u32],
 ) -> anyhow::Result<Vec<ConnectionOutcome>> {
     let barrier = Barrier::new(counts.len());
@@ -122,7 +122,7 @@ pub fn upload(
             .iter()
             .map(|&count| {
                 let barrier = &barrier;
-                scope.spawn(move || upload_on_connection(target, connector, body, count, barrier))
+                scope.spawn(move || upload_on_connection(connector, request, count, barrier))
             })
             .collect();
         handles
@@ -137,38 +137,41 @@ pub fn upload(
 }
 
 fn upload_on_connection(
-    target: &Target,
     connector: &TlsConnector,
-    body: &Body,
+    request: &UploadRequest,
     count: u32,
     barrier: &Barrier,
 ) -> anyhow::Result<ConnectionOutcome> {
+    let server = request.server.name();
     // Every thread must reach the barrier, even when it failed to connect, or the others
     // would wait forever.
-    let prepared = open_connection(target, connector);
+    let prepared = open_connection(&request.target, connector)
+        .with_context(|| format!("failed to connect to {server}"));
     barrier.wait();
     let (runtime, mut sender) = prepared?;
 
+    let len = request.len();
     let mut outcome = ConnectionOutcome::default();
     for _ in 0..count {
-        let response = match runtime.block_on(client::upload(&mut sender, &body.template)) {
+        let response = match runtime.block_on(client::upload(&mut sender, &request.template)) {
             Ok(response) => response,
             Err(err) => {
                 outcome
                     .failures
-                    .push(format!("{} B upload: {err:#}", body.len()));
-                sender = runtime.block_on(load::connect(target, connector))?;
+                    .push(format!("{len} B upload to {server}: {err:#}"));
+                sender = runtime
+                    .block_on(load::connect(&request.target, connector))
+                    .with_context(|| format!("failed to reconnect to {server}"))?;
                 continue;
             }
         };
-        outcome
-            .timing
-            .add(body.len(), response.started, response.elapsed);
-        match client::check_response(response.status, &response.body, body.len(), &body.sha256) {
-            Ok(path) => outcome.stored.push(path),
+        outcome.timing.add(len, response.started, response.elapsed);
+        match request.check_response(response.status, &response.body) {
+            Ok(Some(path)) => outcome.stored.push(path),
+            Ok(None) => {}
             Err(failure) => outcome
                 .failures
-                .push(format!("{} B upload: {failure}", body.len())),
+                .push(format!("{len} B upload to {server}: {failure}")),
         }
     }
     drop(sender);

@@ -1,17 +1,20 @@
 //! Markdown output of `hubkit-bench upload`: the header block, one table per body size,
-//! the RSS table and the summary against the targets.
+//! the RSS table and the summary against the targets. It also formats the progress lines
+//! on stderr.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::baseline::DISCARD_MAX_BUF_BYTES;
 use crate::format::format_mib;
 use crate::report::host_lines;
 use crate::sysinfo::HostInfo;
 
 use super::disk::CHUNK_BYTES;
 
-/// Minimum median ratio of hubkitd's MiB/s to the file baseline's, for each body size.
+/// Minimum median ratio of hubkitd's MiB/s to the file baseline's, for each body size. The
+/// ratio to the transfer ceiling has no target.
 pub const MIN_RATIO: f64 = 0.7;
 
 /// RSS growth during the 100 MiB uploads that hubkitd must stay under, in KiB (16 MiB). The
@@ -29,11 +32,11 @@ pub struct UploadSettings {
     pub path: String,
     /// Number of rounds.
     pub rounds: u32,
-    /// 1 MiB uploads per round before the measured ones.
+    /// 1 MiB uploads to each server per round before the measured ones.
     pub warmup_uploads: u32,
     /// Measured 1 MiB uploads per round.
     pub small_uploads: u32,
-    /// Slices in which the 1 MiB uploads and the baseline take turns.
+    /// Slices in which the 1 MiB uploads, the baseline and the transfer ceiling take turns.
     pub small_slices: u32,
     /// Slices of 100 MiB uploads per round, each with `large_concurrency` uploads.
     pub large_slices: u32,
@@ -141,24 +144,49 @@ impl Throughput {
     }
 }
 
-/// hubkitd and the file baseline measured in the same slices.
+/// hubkitd, the file baseline and the transfer ceiling measured in the same slices of one
+/// body size.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Pair {
+pub struct PhaseResult {
     /// Uploads to hubkitd.
     pub hubkitd: Throughput,
     /// Files written by the baseline.
     pub baseline: Throughput,
+    /// Uploads to the transfer ceiling server.
+    pub ceiling: Throughput,
 }
 
-impl Pair {
-    /// Returns hubkitd's MiB/s divided by the baseline's, 0 when the baseline has none.
-    pub fn ratio(&self) -> f64 {
-        let baseline = self.baseline.mib_per_sec();
-        if baseline == 0.0 {
-            return 0.0;
-        }
-        self.hubkitd.mib_per_sec() / baseline
+impl PhaseResult {
+    /// Adds the uploads and files of `other`.
+    pub fn append(&mut self, other: PhaseResult) {
+        self.hubkitd.append(other.hubkitd);
+        self.baseline.append(other.baseline);
+        self.ceiling.append(other.ceiling);
     }
+
+    /// Returns hubkitd's MiB/s divided by the file baseline's, the measure of the target.
+    pub fn ratio_to_baseline(&self) -> f64 {
+        divide(self.hubkitd.mib_per_sec(), self.baseline.mib_per_sec())
+    }
+
+    /// Returns hubkitd's MiB/s divided by the transfer ceiling's.
+    pub fn ratio_to_ceiling(&self) -> f64 {
+        divide(self.hubkitd.mib_per_sec(), self.ceiling.mib_per_sec())
+    }
+
+    /// Returns the transfer ceiling's MiB/s divided by the file baseline's: the ratio to the
+    /// file baseline that hubkitd would reach if its own work cost nothing.
+    pub fn ceiling_ratio_to_baseline(&self) -> f64 {
+        divide(self.ceiling.mib_per_sec(), self.baseline.mib_per_sec())
+    }
+}
+
+/// Returns `numerator / denominator`, or 0 when the denominator is 0.
+fn divide(numerator: f64, denominator: f64) -> f64 {
+    if denominator == 0.0 {
+        return 0.0;
+    }
+    numerator / denominator
 }
 
 /// hubkitd's memory readings in one round, in KiB.
@@ -189,13 +217,26 @@ pub struct RoundResult {
     /// Round number, from 1.
     pub round: u32,
     /// 1 MiB uploads and files.
-    pub small: Pair,
+    pub small: PhaseResult,
     /// 100 MiB uploads and files.
-    pub large: Pair,
+    pub large: PhaseResult,
     /// hubkitd's RSS readings.
     pub memory: Memory,
     /// One message per failed upload, warm-up included.
     pub failures: Vec<String>,
+}
+
+/// Formats one body size of a round for the progress output on stderr.
+pub fn progress_line(result: &PhaseResult) -> String {
+    format!(
+        "hubkitd {:.1} MiB/s, baseline {:.1} MiB/s, transfer ceiling {:.1} MiB/s, ratio to \
+         the baseline {:.2}, ratio to the ceiling {:.2}",
+        result.hubkitd.mib_per_sec(),
+        result.baseline.mib_per_sec(),
+        result.ceiling.mib_per_sec(),
+        result.ratio_to_baseline(),
+        result.ratio_to_ceiling()
+    )
 }
 
 /// Renders the header block: command, date, machine and the upload settings.
@@ -208,19 +249,22 @@ pub fn render_header(host: &HostInfo, settings: &UploadSettings) -> String {
     lines.extend([
         uploads_line(settings),
         baseline_line(settings),
+        ceiling_line(),
         format!(
             "- rounds: {}, each with a fresh hubkitd and an empty data directory",
             settings.rounds
         ),
         concurrency_line(settings),
         format!(
-            "- warm-up: {0} uploads and {0} baseline files of 1 MiB per round, not counted",
+            "- warm-up: {0} uploads to hubkitd, {0} uploads to the transfer ceiling server \
+             and {0} baseline files of 1 MiB per round, not counted",
             settings.warmup_uploads
         ),
         small_bodies_line(settings),
         large_bodies_line(settings),
-        "- order: hubkitd and the baseline take turns in every slice, and the order flips \
-         from slice to slice"
+        "- order: hubkitd, the baseline and the transfer ceiling take turns in every slice. \
+         The order rotates by one step from slice to slice, so in every three slices each \
+         comes first, second and third once"
             .to_owned(),
         format!(
             "- disk: at most {} MiB of uploaded or baseline files exist at a time, because \
@@ -240,8 +284,8 @@ pub fn render_header(host: &HostInfo, settings: &UploadSettings) -> String {
 
 fn uploads_line(settings: &UploadSettings) -> String {
     let start = format!(
-        "- uploads: POST `{}` with `Content-Type: image/jpeg` and a body of pseudo-random \
-         bytes generated once in memory",
+        "- uploads: POST `{}` to hubkitd and to the transfer ceiling server, with \
+         `Content-Type: image/jpeg` and a body of pseudo-random bytes generated once in memory",
         settings.path
     );
     if settings.concurrency == 1 {
@@ -278,6 +322,22 @@ fn baseline_line(settings: &UploadSettings) -> String {
     }
 }
 
+fn ceiling_line() -> String {
+    format!(
+        "- transfer ceiling: `hubkit-bench baseline --mode tls-discard`, a bare hyper \
+         HTTP/1.1 server over rustls in its own process. With this client it negotiates what \
+         hubkitd negotiates: TLS 1.3 with the ring provider and HTTP/1.1 by ALPN. Like \
+         hubkitd, it has a self-signed certificate and caps hyper's read buffer at {} KiB. \
+         It reads each body frame by frame, drops it and responds 200 with the byte count. Its uploads use the same client \
+         code, connections and concurrency as hubkitd's, so its MiB/s is what the HTTPS \
+         transfer alone reaches on this machine, with the client and the server on the same \
+         CPUs. hubkitd does the same transfer plus its own work, so its ratio to the file \
+         baseline can only exceed the ceiling's ratio to the file baseline by measurement \
+         noise",
+        DISCARD_MAX_BUF_BYTES / 1024
+    )
+}
+
 fn concurrency_line(settings: &UploadSettings) -> String {
     let small = settings.concurrency;
     let large = settings.large_concurrency;
@@ -299,7 +359,8 @@ fn concurrency_line(settings: &UploadSettings) -> String {
 
 fn small_bodies_line(settings: &UploadSettings) -> String {
     let start = format!(
-        "- 1 MiB bodies: {0} uploads and {0} baseline files per round, in {1} slices",
+        "- 1 MiB bodies: {0} uploads to each server and {0} baseline files per round, in {1} \
+         slices",
         settings.small_uploads, settings.small_slices
     );
     if settings.concurrency == 1 {
@@ -316,14 +377,14 @@ fn small_bodies_line(settings: &UploadSettings) -> String {
 fn large_bodies_line(settings: &UploadSettings) -> String {
     if settings.large_concurrency == 1 {
         format!(
-            "- 100 MiB bodies: {0} uploads and {0} baseline files per round, one of each per \
-             slice",
+            "- 100 MiB bodies: {0} uploads to each server and {0} baseline files per round, \
+             one of each per slice",
             settings.large_uploads()
         )
     } else {
         format!(
-            "- 100 MiB bodies: {0} uploads and {0} baseline files per round, in {1} slices \
-             of {2} uploads at once and {2} files at once",
+            "- 100 MiB bodies: {0} uploads to each server and {0} baseline files per round, \
+             in {1} slices of {2} uploads at once and {2} files at once",
             settings.large_uploads(),
             settings.large_slices,
             settings.large_concurrency
@@ -346,73 +407,78 @@ fn time_line(settings: &UploadSettings) -> String {
     }
 }
 
+/// A table column: the value of one phase and the number of decimals it is printed with.
+type Column = (fn(&PhaseResult) -> f64, usize);
+
+/// Columns of the transfer ceiling and both ratios, the last columns of both upload tables.
+const CEILING_AND_RATIOS: [Column; 3] = [
+    (|result| result.ceiling.mib_per_sec(), 1),
+    (PhaseResult::ratio_to_baseline, 2),
+    (PhaseResult::ratio_to_ceiling, 2),
+];
+
 /// Renders the table of the 1 MiB uploads, one row per round and a median row.
 pub fn render_small_table(rounds: &[RoundResult]) -> String {
     let mut text = String::from(
         "| round | hubkitd MiB/s | hubkitd uploads/s | baseline MiB/s | baseline files/s \
-         | ratio |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |\n",
+         | transfer ceiling MiB/s | ratio to the baseline | ratio to the ceiling |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    let columns: [fn(&Pair) -> f64; 5] = [
-        |pair| pair.hubkitd.mib_per_sec(),
-        |pair| pair.hubkitd.per_sec(),
-        |pair| pair.baseline.mib_per_sec(),
-        |pair| pair.baseline.per_sec(),
-        Pair::ratio,
+    let mut columns: Vec<Column> = vec![
+        (|result| result.hubkitd.mib_per_sec(), 1),
+        (|result| result.hubkitd.per_sec(), 1),
+        (|result| result.baseline.mib_per_sec(), 1),
+        (|result| result.baseline.per_sec(), 1),
     ];
-    let pairs: Vec<(String, Pair)> = rounds
+    columns.extend(CEILING_AND_RATIOS);
+    let results: Vec<(String, PhaseResult)> = rounds
         .iter()
         .map(|round| (round.round.to_string(), round.small))
         .collect();
-    push_rows(&mut text, &pairs, &columns);
+    push_rows(&mut text, &results, &columns);
     text
 }
 
 /// Renders the table of the 100 MiB uploads, one row per round and a median row.
 pub fn render_large_table(rounds: &[RoundResult]) -> String {
     let mut text = String::from(
-        "| round | hubkitd MiB/s | baseline MiB/s | ratio |\n| --- | ---: | ---: | ---: |\n",
+        "| round | hubkitd MiB/s | baseline MiB/s | transfer ceiling MiB/s | ratio to the \
+         baseline | ratio to the ceiling |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    let columns: [fn(&Pair) -> f64; 3] = [
-        |pair| pair.hubkitd.mib_per_sec(),
-        |pair| pair.baseline.mib_per_sec(),
-        Pair::ratio,
+    let mut columns: Vec<Column> = vec![
+        (|result| result.hubkitd.mib_per_sec(), 1),
+        (|result| result.baseline.mib_per_sec(), 1),
     ];
-    let pairs: Vec<(String, Pair)> = rounds
+    columns.extend(CEILING_AND_RATIOS);
+    let results: Vec<(String, PhaseResult)> = rounds
         .iter()
         .map(|round| (round.round.to_string(), round.large))
         .collect();
-    push_rows(&mut text, &pairs, &columns);
+    push_rows(&mut text, &results, &columns);
     text
 }
 
-/// Appends one row per pair and a median row. The last column is the ratio, printed with
-/// two decimals; the others get one.
-fn push_rows(text: &mut String, pairs: &[(String, Pair)], columns: &[fn(&Pair) -> f64]) {
+/// Appends one row per labelled result and a median row when there are two or more. The
+/// median of a column is the median of its values, not the column computed from medians.
+fn push_rows(text: &mut String, results: &[(String, PhaseResult)], columns: &[Column]) {
     let cells = |values: Vec<f64>| -> String {
-        let last = values.len().saturating_sub(1);
         values
             .iter()
-            .enumerate()
-            .map(|(index, value)| {
-                if index == last {
-                    format!("{value:.2}")
-                } else {
-                    format!("{value:.1}")
-                }
-            })
+            .zip(columns)
+            .map(|(value, (_, decimals))| format!("{value:.decimals$}"))
             .collect::<Vec<_>>()
             .join(" | ")
     };
-    for (label, pair) in pairs {
-        let values = columns.iter().map(|column| column(pair)).collect();
+    for (label, result) in results {
+        let values = columns.iter().map(|(column, _)| column(result)).collect();
         // Writing to a String cannot fail.
         let _ = writeln!(text, "| {label} | {} |", cells(values));
     }
-    if pairs.len() > 1 {
+    if results.len() > 1 {
         let medians = columns
             .iter()
-            .map(|column| median(pairs.iter().map(|(_, pair)| column(pair)).collect()))
+            .map(|(column, _)| median(results.iter().map(|(_, result)| column(result)).collect()))
             .collect();
         let _ = writeln!(text, "| median | {} |", cells(medians));
     }
@@ -442,24 +508,39 @@ pub fn render_memory_table(rounds: &[RoundResult]) -> String {
 }
 
 /// Renders the summary table: each measure, its result and whether it met its target. The
-/// measures name the concurrency of `settings` when it is above 1.
+/// measures name the concurrency of `settings` when it is above 1. Each body size has the
+/// ratio to the file baseline with its target, then the ratio to the transfer ceiling and
+/// the ceiling's own ratio to the file baseline, which have none.
 pub fn render_summary(rounds: &[RoundResult], settings: &UploadSettings) -> String {
     let mut text = String::from("| measure | result | target |\n| --- | --- | --- |\n");
-    let small: Vec<f64> = rounds.iter().map(|round| round.small.ratio()).collect();
-    let large: Vec<f64> = rounds.iter().map(|round| round.large.ratio()).collect();
+    let small: Vec<PhaseResult> = rounds.iter().map(|round| round.small).collect();
+    let large: Vec<PhaseResult> = rounds.iter().map(|round| round.large).collect();
     let phases = [
-        ("1 MiB", small, settings.concurrency),
-        ("100 MiB", large, settings.large_concurrency),
+        ("1 MiB", settings.concurrency, small),
+        ("100 MiB", settings.large_concurrency, large),
     ];
-    for (size, ratios, concurrency) in phases {
-        let (low, high) = range(&ratios);
-        let median = median(ratios);
+    for (size, concurrency, results) in phases {
+        let suffix = at_a_time(concurrency);
+        let ratios =
+            |ratio: fn(&PhaseResult) -> f64| -> Vec<f64> { results.iter().map(ratio).collect() };
+        let to_baseline = ratios(PhaseResult::ratio_to_baseline);
+        let median_to_baseline = median(to_baseline.clone());
         let _ = writeln!(
             text,
-            "| {size} throughput ratio to the file baseline{} | median {median:.2} ({low:.2} \
-             to {high:.2}) | at least {MIN_RATIO}: {} |",
-            at_a_time(concurrency),
-            met(median >= MIN_RATIO)
+            "| {size} throughput ratio to the file baseline{suffix} | {} | at least \
+             {MIN_RATIO}: {} |",
+            median_and_range(&to_baseline),
+            met(median_to_baseline >= MIN_RATIO)
+        );
+        let _ = writeln!(
+            text,
+            "| {size} throughput ratio to the transfer ceiling{suffix} | {} | |",
+            median_and_range(&ratios(PhaseResult::ratio_to_ceiling))
+        );
+        let _ = writeln!(
+            text,
+            "| {size} transfer ceiling ratio to the file baseline{suffix} | {} | |",
+            median_and_range(&ratios(PhaseResult::ceiling_ratio_to_baseline))
         );
     }
 
@@ -482,6 +563,15 @@ pub fn render_summary(rounds: &[RoundResult], settings: &UploadSettings) -> Stri
     let failed: usize = rounds.iter().map(|round| round.failures.len()).sum();
     let _ = writeln!(text, "| failed uploads | {failed} | |");
     text
+}
+
+/// Formats the median of `values` and their range, e.g. `median 0.80 (0.75 to 0.85)`.
+fn median_and_range(values: &[f64]) -> String {
+    let (low, high) = range(values);
+    format!(
+        "median {:.2} ({low:.2} to {high:.2})",
+        median(values.to_vec())
+    )
 }
 
 fn met(condition: bool) -> &'static str {

@@ -2,12 +2,12 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use super::client::{check_response, is_relative_file_path};
+use super::client::{check_discard_response, check_response, is_relative_file_path};
 use super::concurrent::{self, TimeBasis, Timing, slice_throughput};
 use super::disk::write_durably;
 use super::report::{
-    Memory, Pair, RoundResult, Throughput, UploadSettings, median, render_large_table,
-    render_memory_table, render_small_table, render_summary,
+    Memory, PhaseResult, RoundResult, Throughput, UploadSettings, median, progress_line,
+    render_large_table, render_memory_table, render_small_table, render_summary,
 };
 use super::*;
 
@@ -69,6 +69,44 @@ fn check_response_rejects_escaping_path() {
     let err = check_response(StatusCode::OK, body.as_bytes(), 1024, SHA)
         .expect_err("path leaves the files folder");
     assert!(err.contains("File.Path"), "{err}");
+}
+
+#[test]
+fn check_discard_response_accepts_full_count() {
+    let body = br#"{"status":"ok","received_bytes":1024}"#;
+    assert_eq!(check_discard_response(StatusCode::OK, body, 1024), Ok(()));
+}
+
+#[test]
+fn check_discard_response_rejects_short_count() {
+    let body = br#"{"status":"ok","received_bytes":1000}"#;
+    let err = check_discard_response(StatusCode::OK, body, 1024).expect_err("bytes are missing");
+    assert!(
+        err.contains("received_bytes is 1000, expected 1024"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_discard_response_rejects_missing_count() {
+    let err = check_discard_response(StatusCode::OK, br#"{"status":"ok"}"#, 1024)
+        .expect_err("count is missing");
+    assert!(err.contains("received_bytes is missing"), "{err}");
+}
+
+#[test]
+fn check_discard_response_rejects_other_status() {
+    let body = br#"{"error":"the body exceeds 1073741824 bytes"}"#;
+    let err = check_discard_response(StatusCode::PAYLOAD_TOO_LARGE, body, 1024)
+        .expect_err("413 is a failure");
+    assert!(err.contains("status 413"), "{err}");
+    assert!(err.contains("exceeds"), "{err}");
+}
+
+#[test]
+fn check_discard_response_rejects_non_json() {
+    let err = check_discard_response(StatusCode::OK, b"ok", 1024).expect_err("not JSON");
+    assert!(err.contains("not JSON"), "{err}");
 }
 
 #[test]
@@ -186,12 +224,53 @@ fn throughput_append_adds_all() {
 }
 
 #[test]
-fn pair_ratio_divides_by_baseline() {
-    let pair = Pair {
+fn phase_ratios_divide_throughputs() {
+    let result = PhaseResult {
         hubkitd: throughput(100, 1, 400),
         baseline: throughput(100, 1, 200),
+        ceiling: throughput(100, 1, 250),
     };
-    assert!((pair.ratio() - 0.5).abs() < 1e-9);
+    assert!((result.ratio_to_baseline() - 0.5).abs() < 1e-9);
+    assert!((result.ratio_to_ceiling() - 0.625).abs() < 1e-9);
+    assert!((result.ceiling_ratio_to_baseline() - 0.8).abs() < 1e-9);
+}
+
+#[test]
+fn phase_ratios_without_time_are_zero() {
+    let result = PhaseResult {
+        hubkitd: throughput(100, 1, 400),
+        ..PhaseResult::default()
+    };
+    assert_eq!(result.ratio_to_baseline(), 0.0);
+    assert_eq!(result.ratio_to_ceiling(), 0.0);
+    assert_eq!(result.ceiling_ratio_to_baseline(), 0.0);
+}
+
+#[test]
+fn phase_append_adds_each_step() {
+    let mut total = PhaseResult {
+        hubkitd: throughput(1, 1, 10),
+        baseline: throughput(1, 1, 20),
+        ceiling: throughput(1, 1, 30),
+    };
+    total.append(PhaseResult {
+        hubkitd: throughput(2, 2, 1),
+        baseline: throughput(2, 2, 2),
+        ceiling: throughput(2, 2, 3),
+    });
+    assert_eq!(total.hubkitd, throughput(3, 3, 11));
+    assert_eq!(total.baseline, throughput(3, 3, 22));
+    assert_eq!(total.ceiling, throughput(3, 3, 33));
+}
+
+#[test]
+fn progress_line_names_every_step() {
+    let line = progress_line(&round(1, 1_250, 1_000).small);
+    assert_eq!(
+        line,
+        "hubkitd 80.0 MiB/s, baseline 100.0 MiB/s, transfer ceiling 125.0 MiB/s, ratio to the \
+         baseline 0.80, ratio to the ceiling 0.64"
+    );
 }
 
 #[test]
@@ -212,16 +291,21 @@ fn memory_growth_may_be_negative() {
     assert_eq!(memory.large_growth_kib(), -1_000);
 }
 
+/// Returns a round in which hubkitd takes the given milliseconds for the baseline's bytes.
+/// The baseline moves 100 MiB/s of 1 MiB bodies and 500 MiB/s of 100 MiB bodies. The
+/// transfer ceiling moves 125 MiB/s and 625 MiB/s, 1.25 times the baseline.
 fn round(number: u32, small_ratio_millis: u64, large_ratio_millis: u64) -> RoundResult {
     RoundResult {
         round: number,
-        small: Pair {
+        small: PhaseResult {
             hubkitd: throughput(100, 100, small_ratio_millis),
             baseline: throughput(100, 100, 1_000),
+            ceiling: throughput(100, 100, 800),
         },
-        large: Pair {
+        large: PhaseResult {
             hubkitd: throughput(500, 5, large_ratio_millis),
             baseline: throughput(500, 5, 1_000),
+            ceiling: throughput(500, 5, 800),
         },
         memory: Memory {
             start_idle_kib: 10 * 1024,
@@ -239,9 +323,27 @@ fn small_table_has_rows_and_median() {
     let table = render_small_table(&rounds);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 5, "{table}");
-    assert_eq!(lines[2], "| 1 | 80.0 | 80.0 | 100.0 | 100.0 | 0.80 |");
-    assert_eq!(lines[3], "| 2 | 50.0 | 50.0 | 100.0 | 100.0 | 0.50 |");
-    assert_eq!(lines[4], "| median | 65.0 | 65.0 | 100.0 | 100.0 | 0.65 |");
+    assert_eq!(
+        lines[0],
+        "| round | hubkitd MiB/s | hubkitd uploads/s | baseline MiB/s | baseline files/s | \
+         transfer ceiling MiB/s | ratio to the baseline | ratio to the ceiling |"
+    );
+    assert_eq!(
+        lines[1],
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    assert_eq!(
+        lines[2],
+        "| 1 | 80.0 | 80.0 | 100.0 | 100.0 | 125.0 | 0.80 | 0.64 |"
+    );
+    assert_eq!(
+        lines[3],
+        "| 2 | 50.0 | 50.0 | 100.0 | 100.0 | 125.0 | 0.50 | 0.40 |"
+    );
+    assert_eq!(
+        lines[4],
+        "| median | 65.0 | 65.0 | 100.0 | 100.0 | 125.0 | 0.65 | 0.52 |"
+    );
 }
 
 #[test]
@@ -249,7 +351,13 @@ fn large_table_of_one_round_has_no_median() {
     let table = render_large_table(&[round(1, 1_000, 2_000)]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
-    assert_eq!(lines[2], "| 1 | 250.0 | 500.0 | 0.50 |");
+    assert_eq!(
+        lines[0],
+        "| round | hubkitd MiB/s | baseline MiB/s | transfer ceiling MiB/s | ratio to the \
+         baseline | ratio to the ceiling |"
+    );
+    assert_eq!(lines[1], "| --- | ---: | ---: | ---: | ---: | ---: |");
+    assert_eq!(lines[2], "| 1 | 250.0 | 500.0 | 625.0 | 0.50 | 0.40 |");
 }
 
 #[test]
@@ -278,6 +386,24 @@ fn summary_marks_met_targets() {
         "{summary}"
     );
     assert!(summary.contains("| failed uploads | 0 | |"), "{summary}");
+}
+
+#[test]
+fn summary_lists_ceiling_rows_per_size() {
+    let rounds = [round(1, 1_250, 1_400), round(2, 2_000, 2_000)];
+    let summary = render_summary(&rounds, &settings(200, 5, 5));
+    let lines: Vec<&str> = summary.lines().collect();
+    let expected = [
+        "| measure | result | target |",
+        "| --- | --- | --- |",
+        "| 1 MiB throughput ratio to the file baseline | median 0.65 (0.50 to 0.80) | at least 0.7: missed |",
+        "| 1 MiB throughput ratio to the transfer ceiling | median 0.52 (0.40 to 0.64) | |",
+        "| 1 MiB transfer ceiling ratio to the file baseline | median 1.25 (1.25 to 1.25) | |",
+        "| 100 MiB throughput ratio to the file baseline | median 0.61 (0.50 to 0.71) | at least 0.7: missed |",
+        "| 100 MiB throughput ratio to the transfer ceiling | median 0.49 (0.40 to 0.57) | |",
+        "| 100 MiB transfer ceiling ratio to the file baseline | median 1.25 (1.25 to 1.25) | |",
+    ];
+    assert_eq!(&lines[..expected.len()], &expected[..]);
 }
 
 #[test]
@@ -329,7 +455,10 @@ fn header_names_settings() {
         "{header}"
     );
     assert!(
-        header.contains("1 MiB bodies: 200 uploads and 200 baseline files per round, in 5 slices"),
+        header.contains(
+            "1 MiB bodies: 200 uploads to each server and 200 baseline files per round, in 5 \
+             slices"
+        ),
         "{header}"
     );
     assert!(header.contains("at most 100 MiB"), "{header}");
@@ -350,14 +479,15 @@ fn settings_at(concurrency: u32) -> UploadSettings {
 fn header_one_at_a_time_keeps_lines() {
     let header = report::render_header(&HostInfo::default(), &settings(200, 5, 5));
     let expected = [
-        "- uploads: POST `/webhook/urls/camera-upload` with `Content-Type: image/jpeg` and a body of pseudo-random bytes generated once in memory, one upload at a time over HTTP/1.1 and TLS 1.3, on one keep-alive connection per slice that is opened before the slice's timer starts",
+        "- uploads: POST `/webhook/urls/camera-upload` to hubkitd and to the transfer ceiling server, with `Content-Type: image/jpeg` and a body of pseudo-random bytes generated once in memory, one upload at a time over HTTP/1.1 and TLS 1.3, on one keep-alive connection per slice that is opened before the slice's timer starts",
         "- baseline: the harness writes the same bytes to a new file in a folder beside hubkitd's data directory. It creates a temporary file, writes 64 KiB chunks, fsyncs the file, hard-links it to the final name, unlinks the temporary name and fsyncs the folder",
+        "- transfer ceiling: `hubkit-bench baseline --mode tls-discard`, a bare hyper HTTP/1.1 server over rustls in its own process. With this client it negotiates what hubkitd negotiates: TLS 1.3 with the ring provider and HTTP/1.1 by ALPN. Like hubkitd, it has a self-signed certificate and caps hyper's read buffer at 64 KiB. It reads each body frame by frame, drops it and responds 200 with the byte count. Its uploads use the same client code, connections and concurrency as hubkitd's, so its MiB/s is what the HTTPS transfer alone reaches on this machine, with the client and the server on the same CPUs. hubkitd does the same transfer plus its own work, so its ratio to the file baseline can only exceed the ceiling's ratio to the file baseline by measurement noise",
         "- rounds: 3, each with a fresh hubkitd and an empty data directory",
         "- concurrency: 1, so uploads and baseline files run one at a time",
-        "- warm-up: 10 uploads and 10 baseline files of 1 MiB per round, not counted",
-        "- 1 MiB bodies: 200 uploads and 200 baseline files per round, in 5 slices",
-        "- 100 MiB bodies: 5 uploads and 5 baseline files per round, one of each per slice",
-        "- order: hubkitd and the baseline take turns in every slice, and the order flips from slice to slice",
+        "- warm-up: 10 uploads to hubkitd, 10 uploads to the transfer ceiling server and 10 baseline files of 1 MiB per round, not counted",
+        "- 1 MiB bodies: 200 uploads to each server and 200 baseline files per round, in 5 slices",
+        "- 100 MiB bodies: 5 uploads to each server and 5 baseline files per round, one of each per slice",
+        "- order: hubkitd, the baseline and the transfer ceiling take turns in every slice. The order rotates by one step from slice to slice, so in every three slices each comes first, second and third once",
         "- disk: at most 100 MiB of uploaded or baseline files exist at a time, because each slice deletes its files before the next step",
         "- time: an upload's runs from sending the request until the response body has arrived, and a baseline file's from creating the file until the folder's fsync returned. MiB/s is the bytes divided by the summed times",
         "- data directories under: /tmp (ext4)",
@@ -394,8 +524,8 @@ fn header_names_concurrency() {
     );
     assert!(
         header.contains(
-            "- 100 MiB bodies: 20 uploads and 20 baseline files per round, in 5 slices of 4 \
-             uploads at once and 4 files at once"
+            "- 100 MiB bodies: 20 uploads to each server and 20 baseline files per round, in 5 \
+             slices of 4 uploads at once and 4 files at once"
         ),
         "{header}"
     );
@@ -415,7 +545,7 @@ fn header_names_large_concurrency_cap() {
     );
     assert!(header.contains("under 1.6 GiB"), "{header}");
     assert!(
-        header.contains("- warm-up: 32 uploads and 32 baseline files"),
+        header.contains("- warm-up: 32 uploads to hubkitd, 32 uploads to the transfer ceiling"),
         "{header}"
     );
     assert!(header.contains("at most 1600 MiB"), "{header}");
@@ -527,6 +657,32 @@ fn check_small_counts_rejects_more_slices_than_uploads() {
     let err = check_small_counts(3, 5, 1).expect_err("5 slices for 3 uploads");
     assert!(format!("{err:#}").contains("--small-slices 5"), "{err:#}");
     assert!(check_small_counts(10, 0, 1).is_err());
+}
+
+#[test]
+fn slice_order_rotates_steps() {
+    use Step::{Baseline, Ceiling, Hubkitd};
+    assert_eq!(slice_order(0), [Hubkitd, Baseline, Ceiling]);
+    assert_eq!(slice_order(1), [Baseline, Ceiling, Hubkitd]);
+    assert_eq!(slice_order(2), [Ceiling, Hubkitd, Baseline]);
+    assert_eq!(slice_order(3), slice_order(0));
+    assert_eq!(slice_order(u32::MAX), slice_order(u32::MAX % 3));
+}
+
+#[test]
+fn slice_order_puts_each_step_everywhere() {
+    for step in [Step::Hubkitd, Step::Baseline, Step::Ceiling] {
+        let mut positions: Vec<usize> = (0..3)
+            .map(|slice| {
+                slice_order(slice)
+                    .iter()
+                    .position(|&other| other == step)
+                    .expect("every slice has every step")
+            })
+            .collect();
+        positions.sort_unstable();
+        assert_eq!(positions, vec![0, 1, 2], "{step:?}");
+    }
 }
 
 #[test]
