@@ -115,6 +115,19 @@ fn short_id(name: &str) -> String {
     hubkit_model::ShortId::derive("webhook", name).to_string()
 }
 
+/// Checks that `path` is `<short id of webhook>/<YYYYMMDD>/<name>` with the day of
+/// receipt, and returns the name. Yesterday's date is accepted too, so a test that runs
+/// across midnight UTC still passes.
+fn stored_name(path: &str, webhook: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    assert_eq!(parts.len(), 3, "{path}");
+    assert_eq!(parts[0], short_id(webhook), "{path}");
+    let now = Utc::now();
+    let days = [now, now - chrono::Duration::days(1)].map(|at| at.format("%Y%m%d").to_string());
+    assert!(days.contains(&parts[1].to_owned()), "{path}");
+    parts[2].to_owned()
+}
+
 #[tokio::test]
 async fn jpeg_with_content_type_is_stored() {
     let hub = TestHub::start(CONFIG).await;
@@ -129,10 +142,10 @@ async fn jpeg_with_content_type_is_stored() {
     assert_eq!(response.status, 200, "{:?}", response.body);
     let file = &response.json()["File"];
     let path = file["Path"].as_str().expect("path");
-    let day = Utc::now().format("%Y%m%d").to_string();
-    let prefix = format!("{}/{day}/data-{day}T", short_id("camera-upload"));
-    assert!(path.starts_with(&prefix), "{path}");
-    assert!(path.ends_with("Z.jpg"), "{path}");
+    let name = stored_name(path, "camera-upload");
+    let day = path.split('/').nth(1).expect("day");
+    assert!(name.starts_with(&format!("data-{day}T")), "{path}");
+    assert!(name.ends_with("Z.jpg"), "{path}");
     assert_eq!(file["Size"], photo.len());
     assert_eq!(file["MediaType"], "image/jpeg");
     assert_eq!(file["DetectedBy"], "content-type");
@@ -181,15 +194,11 @@ async fn content_disposition_names_the_file() {
                 .to_owned(),
         );
     }
-    let day = Utc::now().format("%Y%m%d").to_string();
-    let folder = format!("{}/{day}", short_id("camera-upload"));
-    assert_eq!(
-        paths,
-        vec![
-            format!("{folder}/snapshot.jpg"),
-            format!("{folder}/snapshot-1.jpg")
-        ]
-    );
+    let names: Vec<String> = paths
+        .iter()
+        .map(|path| stored_name(path, "camera-upload"))
+        .collect();
+    assert_eq!(names, vec!["snapshot.jpg", "snapshot-1.jpg"]);
     paths.sort();
     assert_eq!(files_on_disk(&hub), paths);
     hub.stop().await;
@@ -307,8 +316,6 @@ async fn hostile_filenames_stay_in_their_folder() {
             "写真.jpg",
         ),
     ];
-    let day = Utc::now().format("%Y%m%d").to_string();
-    let folder = format!("{}/{day}", short_id("camera-upload"));
     for (header, expected) in cases {
         let response = upload(
             &hub,
@@ -325,14 +332,13 @@ async fn hostile_filenames_stay_in_their_folder() {
             .as_str()
             .expect("path")
             .to_owned();
-        assert_eq!(path, format!("{folder}/{expected}"), "{header}");
+        assert_eq!(stored_name(&path, "camera-upload"), expected, "{header}");
     }
     let on_disk = files_on_disk(&hub);
     assert_eq!(on_disk.len(), cases.len());
-    assert!(
-        on_disk.iter().all(|path| path.starts_with(&folder)),
-        "{on_disk:?}"
-    );
+    for path in &on_disk {
+        stored_name(path, "camera-upload");
+    }
 
     // A name made only of unsafe parts falls back to the default name.
     let response = upload(
@@ -349,7 +355,8 @@ async fn hostile_filenames_stay_in_their_folder() {
         .as_str()
         .expect("path")
         .to_owned();
-    assert!(path.starts_with(&format!("{folder}/data-")), "{path}");
+    let name = stored_name(&path, "camera-upload");
+    assert!(name.starts_with("data-"), "{path}");
     hub.stop().await;
 }
 
