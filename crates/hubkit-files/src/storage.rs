@@ -215,7 +215,14 @@ impl FileStore {
         if name.is_empty() || name.starts_with('.') {
             return Err(error("the file name must not be empty or start with a dot"));
         }
-        Ok(self.root.join(owner).join(day).join(name))
+        let owner_folder = self.root.join(owner);
+        let day_folder = owner_folder.join(day);
+        for folder in [&owner_folder, &day_folder] {
+            if fs::symlink_metadata(folder).is_ok_and(|meta| !meta.file_type().is_dir()) {
+                return Err(error("a folder on the way is a symbolic link"));
+            }
+        }
+        Ok(day_folder.join(name))
     }
 
     /// Removes the stored file at `relative`. Returns `false` when it was already gone.
@@ -619,16 +626,34 @@ fn is_safe_owner(owner: &str) -> bool {
 }
 
 /// Creates `folder` when missing and then syncs `parent`, so the new entry survives a
-/// crash.
+/// crash. An existing `folder` must be a real folder, not a symbolic link, so that nothing
+/// placed in the data directory can send uploads elsewhere.
 fn create_synced_folder(folder: &Path, parent: &Path) -> Result<(), FileError> {
     match fs::create_dir(folder) {
         Ok(()) => sync_folder(parent),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => check_real_folder(folder),
         Err(source) => Err(FileError::Folder {
             path: folder.to_owned(),
             source,
         }),
     }
+}
+
+/// Fails unless `folder` is a folder and not a symbolic link.
+fn check_real_folder(folder: &Path) -> Result<(), FileError> {
+    let kind = fs::symlink_metadata(folder)
+        .map_err(|source| FileError::Folder {
+            path: folder.to_owned(),
+            source,
+        })?
+        .file_type();
+    if kind.is_dir() {
+        return Ok(());
+    }
+    Err(FileError::Folder {
+        path: folder.to_owned(),
+        source: io::Error::other("it is a symbolic link or a file, not a folder"),
+    })
 }
 
 fn sync_folder(folder: &Path) -> Result<(), FileError> {

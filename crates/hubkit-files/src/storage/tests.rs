@@ -299,3 +299,21 @@ async fn background_upload_hash_matches_content() {
     assert_eq!(content.len() as u64, stored.size);
     assert_eq!(format!("{:x}", Sha256::digest(&content)), stored.sha256);
 }
+
+#[test]
+fn symlinked_folders_are_refused() {
+    let (folder, store) = store();
+    let elsewhere = folder.path().join("elsewhere");
+    fs::create_dir(&elsewhere).expect("folder");
+    std::os::unix::fs::symlink(&elsewhere, store.root().join("owner")).expect("symlink");
+
+    let err = store
+        .begin("owner", received(), 10)
+        .expect_err("a symlinked owner folder is refused");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    let err = store
+        .resolve("owner/20261204/photo.jpg")
+        .expect_err("a path through a symlink is refused");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(fs::read_dir(&elsewhere).expect("readable").next().is_none());
+}
