@@ -380,3 +380,24 @@ fn files_table_unknown_key_is_rejected() {
     let message = errors_of(&text).to_string();
     assert!(message.contains("max_size"), "{message}");
 }
+
+#[test]
+fn files_larger_than_retention_total_warn() {
+    let text = format!(
+        "{AREA}{}{}",
+        webhook(
+            "a",
+            "a-long-path",
+            "[webhooks.files]\nmax_bytes = 5000\nmax_total_bytes = 3000\n"
+        ),
+        binding("a", ""),
+    );
+    let warnings = warnings_of(&text);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0].field, "webhooks[0].files.max_total_bytes");
+    assert!(
+        warnings[0].message.contains("retention removes"),
+        "{}",
+        warnings[0].message
+    );
+}

@@ -290,7 +290,7 @@ fn build_files(
     let range = |value, range, key: &str, report: &mut Report<'_>| {
         check_range(value, range, &format!("{field}.{key}"), report)
     };
-    FileReception {
+    let files = FileReception {
         enabled: raw.enabled.unwrap_or(true),
         max_bytes: range(
             &raw.max_bytes,
@@ -311,5 +311,16 @@ fn build_files(
             "max_total_bytes",
             report,
         ),
+    };
+    if let (Some(max_bytes), Some(max_total)) = (files.max_bytes, files.max_total_bytes)
+        && max_bytes > max_total
+    {
+        let message = format!(
+            "webhook {webhook:?} accepts files of up to {max_bytes} bytes but keeps at most \
+             {max_total} bytes of files, so retention removes such a file within a minute of \
+             storing it; lower max_bytes or raise max_total_bytes"
+        );
+        report.warning(span, &format!("{field}.max_total_bytes"), message);
     }
+    files
 }

@@ -7,10 +7,13 @@ use crate::error::{DecodeError, PayloadPart, excerpt};
 /// UTF-8 encoding of U+FEFF, which some clients put before a JSON body.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Unregistered names for JSON that older servers and device firmware send.
+const LEGACY_JSON_TYPES: &[&str] = &["text/json", "text/x-json", "application/x-json"];
+
 /// Checks that a `Content-Type` header value declares JSON.
 ///
-/// Accepts `application/json` and any `application/<name>+json`, compared without
-/// regard to case. Parameters are ignored, except that a `charset` other than `utf-8`
+/// Accepts `application/json`, any `application/<name>+json`, and the legacy names
+/// `text/json`, `text/x-json` and `application/x-json`, compared without regard to case. Parameters are ignored, except that a `charset` other than `utf-8`
 /// is rejected because JSON exchanged between systems must be UTF-8 (RFC 8259).
 ///
 /// # Errors
@@ -32,7 +35,8 @@ pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeErr
         None => media_type.subtype() == mime::JSON,
         Some(suffix) => suffix == mime::JSON && media_type.subtype() != "",
     };
-    if media_type.type_() != mime::APPLICATION || !is_json_subtype {
+    let is_alias = LEGACY_JSON_TYPES.contains(&media_type.essence_str());
+    if !is_alias && (media_type.type_() != mime::APPLICATION || !is_json_subtype) {
         return Err(DecodeError::UnsupportedMediaType {
             media_type: excerpt(media_type.essence_str()),
         });

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::extension::extension_for;
+use crate::extension::{canonical_media_type, extension_for};
 
 /// Number of leading body bytes that signature detection reads: 3 KiB.
 pub const HEAD_BYTES: usize = 3 * 1024;
@@ -258,6 +258,7 @@ fn file_type(media_type: &str, detected_by: DetectedBy) -> Option<FileType> {
     if UNSPECIFIC_TYPES.contains(&media_type.as_str()) || media_type.starts_with("inode/") {
         return None;
     }
+    let media_type = canonical_media_type(&media_type).to_owned();
     let extension = extension_for(&media_type);
     Some(FileType {
         media_type,

@@ -73,8 +73,60 @@ const PREFERRED: &[(&str, &str)] = &[
     ("text/html", "html"),
 ];
 
+/// Unregistered or legacy names of media types, with the registered name that records
+/// use instead. Devices and the signature libraries send the names on the left.
+const ALIASES: &[(&str, &str)] = &[
+    ("image/jpg", "image/jpeg"),
+    ("image/pjpeg", "image/jpeg"),
+    ("image/x-png", "image/png"),
+    ("image/x-bmp", "image/bmp"),
+    ("image/x-ms-bmp", "image/bmp"),
+    ("image/x-tiff", "image/tiff"),
+    ("image/x-icon", "image/vnd.microsoft.icon"),
+    ("image/vnd.mozilla.apng", "image/apng"),
+    ("audio/x-wav", "audio/wav"),
+    ("audio/wave", "audio/wav"),
+    ("audio/vnd.wave", "audio/wav"),
+    ("audio/mp3", "audio/mpeg"),
+    ("audio/mpeg3", "audio/mpeg"),
+    ("audio/x-mpeg", "audio/mpeg"),
+    ("audio/x-mp3", "audio/mpeg"),
+    ("audio/x-aac", "audio/aac"),
+    ("audio/x-ogg", "audio/ogg"),
+    ("audio/x-flac", "audio/flac"),
+    ("audio/x-m4a", "audio/mp4"),
+    ("audio/x-aiff", "audio/aiff"),
+    ("video/avi", "video/x-msvideo"),
+    ("application/x-pdf", "application/pdf"),
+    ("application/x-zip", "application/zip"),
+    ("application/x-zip-compressed", "application/zip"),
+    ("application/x-gzip", "application/gzip"),
+    ("text/xml", "application/xml"),
+];
+
+/// Extensions that commonly hold a type besides its preferred one, which `mime_guess`
+/// does not list for it.
+const ALSO_FITS: &[(&str, &str)] = &[
+    ("audio/opus", "ogg"),
+    ("audio/ogg", "opus"),
+    ("audio/ogg", "oga"),
+    ("video/mp4", "m4v"),
+    ("application/gzip", "tgz"),
+    ("audio/aiff", "aif"),
+    ("image/apng", "png"),
+];
+
 /// Extension of types that neither table lists.
-const FALLBACK: &str = "bin";
+pub(crate) const FALLBACK: &str = "bin";
+
+/// Returns the registered name of a lower-case media type: `image/jpg` gives
+/// `image/jpeg`, and a name without an alias is returned unchanged.
+pub fn canonical_media_type(media_type: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == media_type)
+        .map_or(media_type, |(_, canonical)| canonical)
+}
 
 /// Returns the file extension, without the dot, for a lower-case media type without
 /// parameters: `image/jpeg` gives `jpg`, `audio/wav` gives `wav`, and an unknown type
@@ -83,6 +135,7 @@ const FALLBACK: &str = "bin";
 /// `mime_guess` lists a type's extensions in alphabetical order, so among them the one
 /// that equals the subtype (without an `x-` prefix) is preferred, then the first.
 pub fn extension_for(media_type: &str) -> String {
+    let media_type = canonical_media_type(media_type);
     if let Some((_, extension)) = PREFERRED.iter().find(|(known, _)| *known == media_type) {
         return (*extension).to_owned();
     }
@@ -102,8 +155,15 @@ pub fn extension_for(media_type: &str) -> String {
 /// content of `media_type`: the extension is the type's preferred one, one that
 /// `mime_guess` lists for the type, or one whose `mime_guess` types include it.
 pub fn extension_matches(media_type: &str, extension: &str) -> bool {
+    let media_type = canonical_media_type(media_type);
     let extension = extension.to_ascii_lowercase();
     if extension_for(media_type) == extension {
+        return true;
+    }
+    if ALSO_FITS
+        .iter()
+        .any(|(known, fits)| *known == media_type && *fits == extension)
+    {
         return true;
     }
     if PREFERRED
@@ -117,7 +177,7 @@ pub fn extension_matches(media_type: &str, extension: &str) -> bool {
     listed
         || mime_guess::from_ext(&extension)
             .iter()
-            .any(|guess| guess.essence_str() == media_type)
+            .any(|guess| canonical_media_type(guess.essence_str()) == media_type)
 }
 
 #[cfg(test)]
@@ -168,6 +228,20 @@ mod tests {
         assert!(!extension_matches("image/jpeg", "html"));
         assert!(!extension_matches("image/jpeg", "png"));
         assert!(!extension_matches("image/jpeg", "ini"));
+        assert!(extension_matches("image/jpg", "jpeg"));
+        assert!(extension_matches("audio/opus", "ogg"));
+        assert!(extension_matches("video/mp4", "m4v"));
+        assert!(extension_matches("application/gzip", "tgz"));
+        assert!(extension_matches("application/x-pdf", "pdf"));
+    }
+
+    #[test]
+    fn aliases_have_canonical_names() {
+        assert_eq!(canonical_media_type("image/jpg"), "image/jpeg");
+        assert_eq!(canonical_media_type("audio/x-wav"), "audio/wav");
+        assert_eq!(canonical_media_type("image/png"), "image/png");
+        assert_eq!(extension_for("application/x-pdf"), "pdf");
+        assert_eq!(extension_for("image/x-tiff"), "tiff");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use detect::{
 };
 pub use disposition::ContentDisposition;
 pub use error::{DispositionError, FileError, PathError};
-pub use extension::{extension_for, extension_matches};
+pub use extension::{canonical_media_type, extension_for, extension_matches};
 pub use name::{MAX_NAME_BYTES, default_name, numbered_name, safe_name};
 pub use retention::{FileAge, RemovalReason, Retention, select_expired};
 pub use storage::{FileStore, StoredFile, Upload};

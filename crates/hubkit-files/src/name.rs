@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::detect::FileType;
-use crate::extension::extension_matches;
+use crate::extension::{FALLBACK, extension_matches};
 
 /// Longest stored name in bytes. ext4, XFS and Btrfs allow 255; the rest leaves room for
 /// the `-<n>` suffix that keeps names unique.
@@ -21,7 +21,7 @@ const UNSAFE_CHARS: &[char] = &['/', '\\', ':', '*', '?', '"', '<', '>', '|'];
 const WINDOWS_RESERVED: &[&str] = &[
     "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
     "com9", "com¹", "com²", "com³", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8",
-    "lpt9", "lpt¹", "lpt²", "lpt³",
+    "lpt9", "lpt¹", "lpt²", "lpt³", "com0", "lpt0", "conin$", "conout$", "clock$",
 ];
 
 /// Returns the default name of a file received at `received_at`:
@@ -60,8 +60,10 @@ pub fn safe_name(filename: &str, file_type: &FileType) -> Option<String> {
         return None;
     }
 
+    // A type without a known extension (`bin`) leaves the sender's extension alone.
+    let unknown_type = file_type.extension == FALLBACK;
     let (mut stem, ext) = match split_extension(&name) {
-        (stem, Some(ext)) if extension_matches(&file_type.media_type, ext) => {
+        (stem, Some(ext)) if unknown_type || extension_matches(&file_type.media_type, ext) => {
             (stem.to_owned(), ext.to_owned())
         }
         _ => (name.clone(), file_type.extension.clone()),
@@ -91,11 +93,21 @@ fn is_unsafe(c: char) -> bool {
         || matches!(
             c,
             '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
                 | '\u{200b}'..='\u{200f}'
                 | '\u{2028}'..='\u{202e}'
                 | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
+                | '\u{ffa0}'
                 | '\u{fff9}'..='\u{fffb}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
         )
 }
 

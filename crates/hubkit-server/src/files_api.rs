@@ -105,7 +105,33 @@ pub(crate) async fn serve(
         }
         return Ok(response);
     }
-    let range = match requested_range(&request.headers, size) {
+    if let Some(value) = request.headers.get(header::IF_MATCH)
+        && !value
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag == etag)
+    {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition Failed",
+            format!("If-Match does not list the file's current ETag {etag}"),
+        ));
+    }
+    // RFC 9110 section 13.1.5: a Range whose If-Range validator does not match is ignored,
+    // so a client resuming a download never joins parts of two different files.
+    let if_range_holds = request
+        .headers
+        .get(header::IF_RANGE)
+        .is_none_or(|value| value.to_str().is_ok_and(|tag| tag.trim() == etag));
+    let requested = if if_range_holds {
+        requested_range(&request.headers, size)
+    } else {
+        Ok(None)
+    };
+    let range = match requested {
         Ok(range) => range,
         Err(()) => return Ok(range_not_satisfiable(size)),
     };
@@ -177,21 +203,32 @@ fn requested_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>,
     let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+    let value = value.trim();
+    let Some((unit, spec)) = value.split_once('=') else {
         return Ok(None);
     };
-    if spec.contains(',') {
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
         return Ok(None);
     }
     let Some((first, last)) = spec.trim().split_once('-') else {
         return Ok(None);
     };
-    let parse = |text: &str| text.trim().parse::<u64>().ok();
-    let (start, end) = match (first.trim().is_empty(), parse(first), parse(last)) {
-        // `bytes=-N`: the last N bytes.
-        (true, _, Some(suffix)) if suffix > 0 => (size.saturating_sub(suffix), size),
-        (true, _, _) => return Err(()),
-        (false, Some(start), None) if last.trim().is_empty() => (start, size),
+    let (first, last) = (first.trim(), last.trim());
+    // Only digits: `u64::from_str` would also take a leading `+`.
+    let number = |text: &str| {
+        if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+            return None;
+        }
+        text.parse::<u64>().ok()
+    };
+    let (start, end) = match (first.is_empty(), number(first), number(last)) {
+        // `bytes=-N`: the last N bytes; a suffix longer than u64 covers the whole file.
+        (true, _, Some(0)) => return Err(()),
+        (true, _, Some(suffix)) => (size.saturating_sub(suffix), size),
+        (true, _, None) if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) => {
+            (0, size)
+        }
+        (false, Some(start), None) if last.is_empty() => (start, size),
         (false, Some(start), Some(last)) if last >= start => {
             (start, last.saturating_add(1).min(size))
         }

@@ -46,7 +46,10 @@ pub(crate) fn classify(content_type: Option<&str>) -> Result<BodyKind, Problem> 
     };
     let named = hubkit_files::from_content_type(content_type);
     let is_json = named.as_ref().is_some_and(|found| {
-        found.media_type == "application/json" || found.media_type.ends_with("+json")
+        let media_type = found.media_type.as_str();
+        media_type.ends_with("/json")
+            || media_type.ends_with("+json")
+            || media_type.ends_with("/x-json")
     });
     if is_json {
         return Err(crate::webhook::decode_problem(err));
@@ -235,45 +238,77 @@ fn described(
     ReceivedFile { data, file }
 }
 
-/// Rejects a body that starts like JSON and was sent without a `Content-Type` (or with
-/// curl's default for `-d`, `application/x-www-form-urlencoded`) and without a filename.
-/// Its sender almost certainly meant JSON; storing it as a text file would answer 200 and
+/// Rejects a body that was sent without a `Content-Type` (or with curl's default for `-d`,
+/// `application/x-www-form-urlencoded`) and without a filename, when it is JSON or form
+/// fields. Its sender meant data, not a file; storing it as a text file would answer 200 and
 /// leave its values out of the record.
 fn check_not_json(
     content_type: Option<&str>,
     filename: Option<&str>,
     head: &[u8],
 ) -> Result<(), Problem> {
-    let unnamed_type = match content_type {
-        None => true,
-        Some(value) => value
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded"),
-    };
-    let starts_like_json = head
-        .iter()
-        .find(|byte| !byte.is_ascii_whitespace())
-        .is_some_and(|byte| matches!(byte, b'{' | b'['));
-    if !unnamed_type || filename.is_some() || !starts_like_json {
+    let essence = content_type.map(|value| value.split(';').next().unwrap_or_default().trim());
+    let form_type =
+        essence.is_some_and(|e| e.eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if filename.is_some() || !(essence.is_none() || form_type) {
         return Ok(());
     }
     let sent = match content_type {
         Some(value) => format!("Content-Type {:?}", truncate(value, 60)),
         None => "no Content-Type".to_owned(),
     };
-    Err(Problem::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "json-without-content-type",
-        "Unsupported Media Type",
-        format!(
-            "the body starts like JSON but the request has {sent}; send JSON with \
-             Content-Type application/json (curl -H 'Content-Type: application/json'), or a \
-             file with its own media type or a Content-Disposition filename"
-        ),
-    ))
+    if starts_as_json(head) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "json-without-content-type",
+            "Unsupported Media Type",
+            format!(
+                "the body is JSON but the request has {sent}; send JSON with \
+                 Content-Type application/json (curl -H 'Content-Type: application/json'), \
+                 or a file with its own media type or a Content-Disposition filename"
+            ),
+        ));
+    }
+    if form_type && is_form_fields(head) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "form-not-supported",
+            "Unsupported Media Type",
+            "the body is form fields (application/x-www-form-urlencoded), which a json \
+             webhook does not take; send the fields as JSON with Content-Type \
+             application/json, or as the query string of a query-params webhook",
+        ));
+    }
+    Ok(())
+}
+
+/// Returns whether `head` is the start of a JSON object or array: it parses, or it ends
+/// before a syntax error does (a large body is cut at 3 KiB). A UTF-8 byte order mark
+/// is skipped.
+fn starts_as_json(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let first = head.iter().find(|byte| !byte.is_ascii_whitespace());
+    if !matches!(first, Some(b'{' | b'[')) {
+        return false;
+    }
+    let mut values =
+        serde_json::Deserializer::from_slice(head).into_iter::<serde::de::IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => true,
+        Some(Err(err)) => err.is_eof(),
+        None => false,
+    }
+}
+
+/// Returns whether `head` looks like `key=value&key=value` form fields: printable ASCII
+/// without spaces, with an `=` in every pair.
+fn is_form_fields(head: &[u8]) -> bool {
+    let printable = head.iter().all(|byte| byte.is_ascii_graphic());
+    printable
+        && head
+            .split(|byte| *byte == b'&')
+            .all(|pair| pair.contains(&b'=') || pair.is_empty())
+        && head.contains(&b'=')
 }
 
 /// Longest `Content-Disposition` filename accepted, in bytes after decoding. The stored
@@ -422,6 +457,7 @@ fn storage_problem(err: Option<&FileError>) -> Problem {
         "Service Unavailable",
         "the file could not be written to the hub's disk, so it was not stored; retry later",
     )
+    .with_header(header::RETRY_AFTER, http::HeaderValue::from_static("1"))
 }
 
 /// 507 for a full disk, under the files folder or the database.

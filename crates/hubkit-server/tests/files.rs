@@ -214,7 +214,7 @@ async fn every_fixture_is_detected_by_signature() {
         ("image.webp", "image/webp", "webp"),
         ("image.bmp", "image/bmp", "bmp"),
         ("image.tiff", "image/tiff", "tiff"),
-        ("sound.wav", "audio/x-wav", "wav"),
+        ("sound.wav", "audio/wav", "wav"),
         ("sound.mp3", "audio/mpeg", "mp3"),
         ("sound.ogg", "audio/opus", "opus"),
         ("clip.mp4", "video/mp4", "mp4"),
@@ -682,6 +682,42 @@ async fn files_api_ranges_and_etag() {
     assert_eq!(unchanged.status, 304);
     assert!(unchanged.body.is_empty());
 
+    let mismatched = hub
+        .client
+        .get(
+            &format!("/api/v1/files/{path}"),
+            &[
+                (name, &value),
+                ("range", "bytes=0-9"),
+                ("if-range", "\"other\""),
+            ],
+        )
+        .await
+        .expect("request");
+    assert_eq!(
+        mismatched.status, 200,
+        "a stale If-Range gets the whole file"
+    );
+    assert_eq!(&mismatched.body[..], &mp4[..]);
+    let precondition = hub
+        .client
+        .get(
+            &format!("/api/v1/files/{path}"),
+            &[(name, &value), ("if-match", "\"other\"")],
+        )
+        .await
+        .expect("request");
+    assert_eq!(precondition.status, 412);
+    for malformed in ["bytes=-", "bytes=--5", "bytes=+0-9", "items=0-9"] {
+        let whole = get(malformed).await;
+        assert_eq!(whole.status, 200, "{malformed}");
+    }
+    let upper = get("BYTES=0-9").await;
+    assert_eq!(upper.status, 206);
+    let huge_suffix = get("bytes=-18446744073709551616").await;
+    assert_eq!(huge_suffix.status, 206);
+    assert_eq!(huge_suffix.body.len(), size);
+
     let several = get("bytes=0-1,5-6").await;
     assert_eq!(several.status, 200);
     assert_eq!(&several.body[..], &mp4[..]);
@@ -710,6 +746,46 @@ async fn json_without_content_type_is_rejected() {
             "urn:hubkit:problem:json-without-content-type"
         );
     }
+    let with_bom = upload(
+        &hub,
+        "/webhook/urls/camera-upload",
+        &[],
+        b"\xEF\xBB\xBF{\"temperature\": 25.5}".to_vec(),
+    )
+    .await;
+    assert_eq!(with_bom.status, 415);
+    let form = upload(
+        &hub,
+        "/webhook/urls/camera-upload",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        b"temperature=25.5&humidity=60".to_vec(),
+    )
+    .await;
+    assert_eq!(form.status, 415);
+    assert_eq!(form.json()["type"], "urn:hubkit:problem:form-not-supported");
+    // An INI file starts with `[` but is no JSON, so it is a file of its own type.
+    let ini = upload(
+        &hub,
+        "/webhook/urls/camera-upload",
+        &[("content-type", "text/plain")],
+        b"[section]\nkey = value\n".to_vec(),
+    )
+    .await;
+    assert_eq!(ini.status, 200);
+    let legacy_json = upload(
+        &hub,
+        "/webhook/urls/camera-upload",
+        &[("content-type", "text/json")],
+        b"{\"temperature\": 25.5}".to_vec(),
+    )
+    .await;
+    assert_eq!(legacy_json.status, 200);
+    assert!(
+        legacy_json.json().get("File").is_none(),
+        "text/json is JSON"
+    );
+    assert_eq!(hub.stored_rows(), 2);
+
     // With a filename the sender means a file.
     let named = upload(
         &hub,
@@ -723,6 +799,6 @@ async fn json_without_content_type_is_rejected() {
     .await;
     assert_eq!(named.status, 200);
     assert_eq!(named.json()["File"]["MediaType"], "application/json");
-    assert_eq!(hub.stored_rows(), 1);
+    assert_eq!(hub.stored_rows(), 3);
     hub.stop().await;
 }

@@ -19,6 +19,9 @@ fn media_type_accepts_json_variants() {
         "application/json\t;charset=utf-8 ; version=2",
         "application/json; note=\"a ;b\" ; charset=utf-8",
         "application/json;\tcharset=utf-8",
+        "text/json",
+        "Text/X-JSON; charset=utf-8",
+        "application/x-json",
     ];
     for value in accepted {
         assert_eq!(check_json_media_type(Some(value)), Ok(()), "{value:?}");
@@ -29,7 +32,7 @@ fn media_type_accepts_json_variants() {
 fn media_type_rejects_other_types() {
     let rejected = [
         ("text/plain", "text/plain"),
-        ("text/json", "text/json"),
+        ("text/jsonx", "text/jsonx"),
         ("application/xml", "application/xml"),
         ("application/json-seq", "application/json-seq"),
         (

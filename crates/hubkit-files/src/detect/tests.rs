@@ -17,7 +17,7 @@ const FIXTURES: &[(&str, &str, &str)] = &[
     ("image.webp", "image/webp", "webp"),
     ("image.bmp", "image/bmp", "bmp"),
     ("image.tiff", "image/tiff", "tiff"),
-    ("sound.wav", "audio/x-wav", "wav"),
+    ("sound.wav", "audio/wav", "wav"),
     ("sound.mp3", "audio/mpeg", "mp3"),
     ("sound.ogg", "audio/opus", "opus"),
     ("clip.mp4", "video/mp4", "mp4"),

@@ -116,3 +116,46 @@ fn numbered_names() {
     assert_eq!(numbered_name("archive.tar.gz", 2), "archive.tar-2.gz");
     assert_eq!(numbered_name("noext", 3), "noext-3");
 }
+
+#[test]
+fn alias_and_unknown_types_keep_fitting_names() {
+    let detected = |media_type: &str| {
+        let media_type = crate::canonical_media_type(media_type).to_owned();
+        FileType {
+            extension: crate::extension_for(&media_type),
+            media_type,
+            detected_by: DetectedBy::ContentType,
+        }
+    };
+    for (media_type, filename, expected) in [
+        ("image/jpg", "photo.jpeg", "photo.jpeg"),
+        ("application/x-pdf", "doc.pdf", "doc.pdf"),
+        ("audio/opus", "s.ogg", "s.ogg"),
+        ("video/mp4", "c.m4v", "c.m4v"),
+        ("application/gzip", "a.tgz", "a.tgz"),
+        ("foo/bar", "x.dat", "x.dat"),
+        ("foo/bar", "noext", "noext.bin"),
+    ] {
+        let stored = safe_name(filename, &detected(media_type));
+        assert_eq!(stored.as_deref(), Some(expected), "{media_type} {filename}");
+    }
+}
+
+#[test]
+fn more_reserved_and_invisible_names() {
+    for (filename, expected) in [
+        ("COM0.jpg", "_COM0.jpg"),
+        ("conin$.jpg", "_conin$.jpg"),
+        ("CLOCK$.jpg", "_CLOCK$.jpg"),
+        ("x\u{61c}y.jpg", "x_y.jpg"),
+        ("a\u{3164}b.jpg", "a_b.jpg"),
+        ("a\u{fe0f}.jpg", "a_.jpg"),
+        ("a\u{e0001}.jpg", "a_.jpg"),
+    ] {
+        assert_eq!(
+            safe_name(filename, &jpeg()).as_deref(),
+            Some(expected),
+            "{filename:?}"
+        );
+    }
+}
