@@ -4,7 +4,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-/// Longest topic name or filter in bytes: MQTT encodes its length in two bytes.
+/// Maximum length of a topic name or filter in bytes, because MQTT encodes it in two bytes.
 pub const MAX_TOPIC_BYTES: usize = 65_535;
 
 /// Prefix of a shared subscription, `$share/<group>/<filter>`.
