@@ -10,6 +10,22 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Unregistered names for JSON that older servers and device firmware send.
 const LEGACY_JSON_TYPES: &[&str] = &["text/json", "text/x-json", "application/x-json"];
 
+/// Returns whether a lower-case media type without parameters, such as
+/// `application/vnd.api+json`, names JSON: `application/json`, any
+/// `application/<name>+json`, or a legacy name such as `text/json`.
+pub fn is_json_media_type(essence: &str) -> bool {
+    if LEGACY_JSON_TYPES.contains(&essence) {
+        return true;
+    }
+    let Some(subtype) = essence.strip_prefix("application/") else {
+        return false;
+    };
+    subtype == "json"
+        || subtype
+            .strip_suffix("+json")
+            .is_some_and(|name| !name.is_empty())
+}
+
 /// Checks that a `Content-Type` header value declares JSON.
 ///
 /// Accepts `application/json`, any `application/<name>+json`, and the legacy names
@@ -30,13 +46,7 @@ pub fn check_json_media_type(content_type: Option<&str>) -> Result<(), DecodeErr
             value: excerpt(value),
         })?;
 
-    // The mime crate splits `json+xml` into the subtype `json` and the suffix `xml`.
-    let is_json_subtype = match media_type.suffix() {
-        None => media_type.subtype() == mime::JSON,
-        Some(suffix) => suffix == mime::JSON && media_type.subtype() != "",
-    };
-    let is_alias = LEGACY_JSON_TYPES.contains(&media_type.essence_str());
-    if !is_alias && (media_type.type_() != mime::APPLICATION || !is_json_subtype) {
+    if !is_json_media_type(media_type.essence_str()) {
         return Err(DecodeError::UnsupportedMediaType {
             media_type: excerpt(media_type.essence_str()),
         });

@@ -18,5 +18,5 @@ mod json;
 mod query;
 
 pub use error::{DecodeError, PayloadPart};
-pub use json::{check_json_media_type, decode_json};
+pub use json::{check_json_media_type, decode_json, is_json_media_type};
 pub use query::decode_query;

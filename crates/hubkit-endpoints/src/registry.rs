@@ -28,7 +28,7 @@ pub struct Webhook {
     pub enabled: bool,
     /// Maximum body size in bytes for this webhook, or `None` for the server's default.
     pub max_body_bytes: Option<u64>,
-    /// How the webhook receives bodies that are not JSON.
+    /// File reception settings, for bodies that are not JSON.
     pub files: FileReception,
 }
 

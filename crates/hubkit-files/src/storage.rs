@@ -200,6 +200,7 @@ impl FileStore {
         if relative.contains(['\\', '\0']) || relative.chars().any(char::is_control) {
             return Err(error("it contains a backslash or a control character"));
         }
+
         let parts: Vec<&str> = relative.split('/').collect();
         let [owner, day, name] = parts[..] else {
             return Err(error(
@@ -215,6 +216,7 @@ impl FileStore {
         if name.is_empty() || name.starts_with('.') {
             return Err(error("the file name must not be empty or start with a dot"));
         }
+
         let owner_folder = self.root.join(owner);
         let day_folder = owner_folder.join(day);
         for folder in [&owner_folder, &day_folder] {
@@ -300,16 +302,7 @@ impl Upload {
             path: self.temp.clone(),
             source,
         })?;
-        if let Some(hasher) = self.hasher.as_mut() {
-            hasher.update(bytes);
-        }
-        self.size = size;
-        self.unflushed += bytes.len() as u64;
-        if self.unflushed >= FLUSH_EVERY_BYTES {
-            self.unflushed = 0;
-            self.start_writeback()?;
-        }
-        Ok(())
+        self.account([bytes], size)
     }
 
     /// Appends `chunks` with vectored writes straight to the file, without copying them
@@ -328,6 +321,7 @@ impl Upload {
             path: self.temp.clone(),
             source,
         };
+
         // Bytes that `write` buffered must reach the file first, to keep the order.
         writer.flush().map_err(io_error)?;
         let file = writer.get_mut();
@@ -342,13 +336,23 @@ impl Upload {
                 Err(err) => return Err(io_error(err)),
             }
         }
+        self.account(chunks.iter().map(|chunk| &chunk[..]), size)
+    }
+
+    /// Hashes the written `chunks` (unless the caller hashes), sets the size to `size`, and
+    /// starts writeback every [`FLUSH_EVERY_BYTES`].
+    fn account<'a>(
+        &mut self,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+        size: u64,
+    ) -> Result<(), FileError> {
         if let Some(hasher) = self.hasher.as_mut() {
             for chunk in chunks {
                 hasher.update(chunk);
             }
         }
+        self.unflushed += size - self.size;
         self.size = size;
-        self.unflushed += total;
         if self.unflushed >= FLUSH_EVERY_BYTES {
             self.unflushed = 0;
             self.start_writeback()?;
@@ -363,7 +367,7 @@ impl Upload {
         self
     }
 
-    /// Hands the buffered bytes to the kernel and asks a helper thread to sync the file,
+    /// Hands the buffered bytes to the kernel and signals a helper thread to sync the file,
     /// so the disk writes while the upload goes on. At most one sync waits at a time.
     fn start_writeback(&mut self) -> Result<(), FileError> {
         let Some(writer) = self.writer.as_mut() else {

@@ -97,7 +97,7 @@ pub(crate) async fn serve(
         .unwrap_or(row.file.size);
 
     let etag = format!("\"{}\"", row.file.sha256);
-    if matches_etag(&request.headers, &etag) {
+    if lists_etag(&request.headers, header::IF_NONE_MATCH, &etag, true) {
         let mut response = Response::new(crate::body::full(bytes::Bytes::new()));
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         if let Ok(value) = HeaderValue::from_str(&etag) {
@@ -105,13 +105,8 @@ pub(crate) async fn serve(
         }
         return Ok(response);
     }
-    if let Some(value) = request.headers.get(header::IF_MATCH)
-        && !value
-            .to_str()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag == etag)
+    if request.headers.contains_key(header::IF_MATCH)
+        && !lists_etag(&request.headers, header::IF_MATCH, &etag, false)
     {
         return Err(Problem::new(
             StatusCode::PRECONDITION_FAILED,
@@ -180,16 +175,24 @@ pub(crate) async fn serve(
     Ok(response)
 }
 
-/// Returns whether an `If-None-Match` header lists `etag` or is `*` (RFC 9110 section
-/// 13.1.2, weak comparison).
-fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+/// Returns whether the `name` headers list `etag` or `*`. `weak` compares as RFC 9110
+/// section 8.8.3.2 says `If-None-Match` does, ignoring a `W/` prefix; `If-Match` compares
+/// strongly.
+fn lists_etag(headers: &HeaderMap, name: header::HeaderName, etag: &str, weak: bool) -> bool {
     headers
-        .get_all(header::IF_NONE_MATCH)
+        .get_all(name)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+        .any(|tag| {
+            let tag = if weak {
+                tag.strip_prefix("W/").unwrap_or(tag)
+            } else {
+                tag
+            };
+            tag == "*" || tag == etag
+        })
 }
 
 /// Returns the single byte range of a `Range: bytes=...` header as `(start, length)`, or

@@ -45,12 +45,9 @@ pub(crate) fn classify(content_type: Option<&str>) -> Result<BodyKind, Problem> 
         Err(err) => err,
     };
     let named = hubkit_files::from_content_type(content_type);
-    let is_json = named.as_ref().is_some_and(|found| {
-        let media_type = found.media_type.as_str();
-        media_type.ends_with("/json")
-            || media_type.ends_with("+json")
-            || media_type.ends_with("/x-json")
-    });
+    let is_json = named
+        .as_ref()
+        .is_some_and(|found| hubkit_decode::is_json_media_type(&found.media_type));
     if is_json {
         return Err(crate::webhook::decode_problem(err));
     }
@@ -103,13 +100,13 @@ pub(crate) async fn receive(
     let headers = &request.headers;
     let filename = filename(headers)?;
     let limit = webhook.files.max_bytes.unwrap_or(runtime.max_file_bytes);
-    if let Some(length) = content_length(headers)
+    if let Some(length) = crate::webhook::content_length(headers)
         && length > limit
     {
         return Err(too_large(limit));
     }
     let Some(incoming) = body.as_mut() else {
-        return Err(body_consumed());
+        return Err(crate::webhook::body_consumed());
     };
     let idle = runtime.body_read_timeout;
 
@@ -148,7 +145,7 @@ pub(crate) async fn receive(
         .flat_map(|chunk| chunk.iter().copied())
         .take(HEAD_BYTES)
         .collect();
-    check_not_json(content_type.as_deref(), filename.as_deref(), &first_bytes)?;
+    reject_data_as_file(content_type.as_deref(), filename.as_deref(), &first_bytes)?;
     let file_type = state
         .detector
         .detect(content_type.as_deref(), filename.as_deref(), &first_bytes)
@@ -240,9 +237,9 @@ fn described(
 
 /// Rejects a body that was sent without a `Content-Type` (or with curl's default for `-d`,
 /// `application/x-www-form-urlencoded`) and without a filename, when it is JSON or form
-/// fields. Its sender meant data, not a file; storing it as a text file would answer 200 and
-/// leave its values out of the record.
-fn check_not_json(
+/// fields. Its sender meant data, not a file. Storing it as a text file would respond 200
+/// and leave its values out of the record.
+fn reject_data_as_file(
     content_type: Option<&str>,
     filename: Option<&str>,
     head: &[u8],
@@ -359,13 +356,6 @@ fn filename(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     Ok(parsed)
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok())
-}
-
 /// Returns the next data chunk of the body, or `None` at its end. Each chunk must arrive
 /// within `idle` of the previous one, so a slow but steady upload of a large file is
 /// never cut off.
@@ -390,17 +380,7 @@ async fn next_chunk(
                 ));
             }
         };
-        let frame = frame.map_err(|err| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "body-read-failed",
-                "Bad Request",
-                format!(
-                    "failed to read the request body ({err}); the connection broke or the \
-                     chunked encoding is malformed, so send the file again"
-                ),
-            )
-        })?;
+        let frame = frame.map_err(crate::webhook::body_read_failed)?;
         if let Ok(data) = frame.into_data()
             && !data.is_empty()
         {
@@ -418,15 +398,6 @@ fn too_large(limit: u64) -> Problem {
             "the file is larger than this webhook's file limit of {limit} bytes; send a \
              smaller file or raise files.max_bytes"
         ),
-    )
-}
-
-fn body_consumed() -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "body-read-failed",
-        "Bad Request",
-        "the request body was already consumed",
     )
 }
 

@@ -318,38 +318,20 @@ async fn read_body(
             ),
         )
     };
-    if let Some(length) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
+    if let Some(length) = content_length(headers)
         && length > limit
     {
         return Err(too_large());
     }
     let Some(incoming) = body.as_mut() else {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "body-read-failed",
-            "Bad Request",
-            "the request body was already consumed",
-        ));
+        return Err(body_consumed());
     };
     let read = async {
         // Most bodies arrive in one frame, whose bytes are kept without a copy.
         let mut first: Option<Bytes> = None;
         let mut bytes = BytesMut::new();
         while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|err| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "body-read-failed",
-                    "Bad Request",
-                    format!(
-                        "failed to read the request body ({err}); the connection broke or the \
-                         chunked encoding is malformed, so send the body again"
-                    ),
-                )
-            })?;
+            let frame = frame.map_err(body_read_failed)?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -381,6 +363,38 @@ async fn read_body(
             ),
         )),
     }
+}
+
+/// Returns the `Content-Length` header as a number, or `None` when it is missing or
+/// invalid (hyper rejects an invalid one before the handler runs).
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+/// 400 for a body that broke off or has malformed chunked encoding.
+pub(crate) fn body_read_failed(err: hyper::Error) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "body-read-failed",
+        "Bad Request",
+        format!(
+            "failed to read the request body ({err}); the connection broke or the chunked \
+             encoding is malformed, so send the body again"
+        ),
+    )
+}
+
+/// 400 for a body that another step already read, which no route should do.
+pub(crate) fn body_consumed() -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "body-read-failed",
+        "Bad Request",
+        "the request body was already consumed",
+    )
 }
 
 /// 400 for a request with more than one `Authorization` header: a proxy may have checked

@@ -596,12 +596,12 @@ async fn retention_removes_oldest_and_marks_records() {
         .expect("record of the removed file");
     assert_eq!(oldest["Data"]["Removed"]["Reason"], "max-total-bytes");
     let (name, value) = admin();
-    let gone = hub
+    let removed_file = hub
         .client
         .get(&format!("/api/v1/files/{}", paths[0]), &[(name, &value)])
         .await
         .expect("request");
-    assert_eq!(gone.status, 404);
+    assert_eq!(removed_file.status, 404);
 
     // Two hours later every file is older than max_age_hours = 1.
     let later = Utc::now() + chrono::Duration::hours(2);
