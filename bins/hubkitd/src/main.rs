@@ -1,5 +1,5 @@
-//! hubkitd: receives webhooks over HTTPS, stores them as layer data in SQLite and serves
-//! them through an admin API. The `hubkit-server` crate does the work. This binary parses
+//! hubkitd: receives webhooks over HTTPS and messages from MQTT brokers, stores them as
+//! layer data in SQLite and serves them through an admin API. The `hubkit-server` crate does the work. This binary parses
 //! arguments, sets up logging, loads the configuration, runs the hub and handles signals:
 //! SIGHUP reloads, SIGINT and SIGTERM shut down gracefully.
 
@@ -19,7 +19,7 @@ use tracing::{error, info, warn};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Receive webhooks over HTTPS and store them as layer data.
+/// Receive webhooks over HTTPS and MQTT messages, and store them as layer data.
 #[derive(Parser, Debug)]
 #[command(version, about, subcommand_negates_reqs = true)]
 struct Args {
@@ -86,9 +86,11 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             println!(
-                "{}: valid ({}, {}, {})",
+                "{}: valid ({}, {}, {}, {}, {})",
                 file.display(),
                 count(config.webhooks.len(), "webhook"),
+                count(config.brokers.len(), "broker"),
+                count(config.topics.len(), "topic entry"),
                 count(config.topology.areas().len(), "area"),
                 count(config.topology.bindings().len(), "binding")
             );
@@ -101,10 +103,12 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Formats `n` with `noun`, adding an `s` unless `n` is 1.
+/// Formats `n` with `noun`, in the plural unless `n` is 1.
 fn count(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
+    } else if let Some(stem) = noun.strip_suffix("ry") {
+        format!("{n} {stem}ries")
     } else {
         format!("{n} {noun}s")
     }
@@ -193,7 +197,7 @@ async fn serve(config: Config, path: &Path, args: &Args) -> anyhow::Result<()> {
 
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&hub, path, args),
+            _ = hangup.recv() => reload(&hub, path, args).await,
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
@@ -248,9 +252,31 @@ fn announce(hub: &Hub) {
             webhook.custom_path
         );
     }
+    for entry in &config.topics {
+        let device = DeviceRef::MqttTopic(entry.name.clone());
+        let state = if config.topology.layers_for(&device).is_empty() {
+            ", not bound to an enabled layer"
+        } else {
+            ""
+        };
+        let address = config
+            .brokers
+            .iter()
+            .find(|broker| broker.name == entry.broker)
+            .map(|broker| broker.address.to_string())
+            .unwrap_or_default();
+        println!(
+            "topic entry {:?} (QoS {}, {}{state}): {} on broker {:?} at {address}",
+            entry.name,
+            entry.qos,
+            entry.format.as_str(),
+            entry.filter.subscription(),
+            entry.broker
+        );
+    }
 }
 
-fn reload(hub: &Hub, path: &Path, args: &Args) {
+async fn reload(hub: &Hub, path: &Path, args: &Args) {
     info!(file = %path.display(), "SIGHUP received; reloading the configuration");
     let config = match load_config(path, args) {
         Ok(config) => config,
@@ -266,7 +292,7 @@ fn reload(hub: &Hub, path: &Path, args: &Args) {
         warn!("{warning}");
     }
     let fingerprint = hub.tls_fingerprint();
-    match hub.reload(config) {
+    match hub.reload(config).await {
         Ok(warnings) => {
             for warning in warnings {
                 warn!("{warning}");

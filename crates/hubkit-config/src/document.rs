@@ -8,7 +8,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::Report;
-use crate::raw::{RawArea, RawBinding, RawLimits, RawServer, RawStore, RawTls, RawWebhook};
+use crate::raw::{
+    RawArea, RawBinding, RawBroker, RawLimits, RawServer, RawStore, RawTls, RawTopic, RawWebhook,
+};
 
 /// One element of an array of tables, with its index and span.
 pub(crate) struct Item<T> {
@@ -32,14 +34,20 @@ pub(crate) struct RawDocument {
     pub server: RawServerSection,
     pub areas: Vec<Item<RawArea>>,
     pub webhooks: Vec<Item<RawWebhook>>,
+    pub brokers: Vec<Item<RawBroker>>,
+    pub topics: Vec<Item<RawTopic>>,
     pub bindings: Vec<Item<RawBinding>>,
     /// Whether every area was read. Bindings are checked against the areas only if so.
     pub complete_areas: bool,
     /// Whether every webhook was read.
     pub complete_webhooks: bool,
+    /// Whether every broker was read.
+    pub complete_brokers: bool,
+    /// Whether every topic entry was read.
+    pub complete_topics: bool,
 }
 
-const TOP_LEVEL_KEYS: &str = "`server`, `areas`, `webhooks`, `bindings`";
+const TOP_LEVEL_KEYS: &str = "`server`, `areas`, `webhooks`, `brokers`, `topics`, `bindings`";
 const SERVER_TABLES: [&str; 3] = ["tls", "limits", "store"];
 
 /// Parses `text` and reads its sections, recording every syntax and structure error.
@@ -58,6 +66,8 @@ pub(crate) fn read(text: &str, report: &mut Report<'_>) -> Option<RawDocument> {
     let mut document = RawDocument {
         complete_areas: true,
         complete_webhooks: true,
+        complete_brokers: true,
+        complete_topics: true,
         ..RawDocument::default()
     };
     for (key, value) in root.into_inner() {
@@ -69,6 +79,14 @@ pub(crate) fn read(text: &str, report: &mut Report<'_>) -> Option<RawDocument> {
             "webhooks" => {
                 document.complete_webhooks =
                     read_array("webhooks", value, &mut document.webhooks, report);
+            }
+            "brokers" => {
+                document.complete_brokers =
+                    read_array("brokers", value, &mut document.brokers, report);
+            }
+            "topics" => {
+                document.complete_topics =
+                    read_array("topics", value, &mut document.topics, report);
             }
             "bindings" => {
                 read_array("bindings", value, &mut document.bindings, report);

@@ -1,7 +1,8 @@
 //! Loads hubkit's TOML configuration file and checks it into typed settings: the
 //! server's listen address, TLS, limits and store settings ([`ServerConfig`]), the
-//! areas, layers and bindings ([`hubkit_model::Topology`]) and the webhooks
-//! ([`hubkit_endpoints::Webhook`]).
+//! areas, layers and bindings ([`hubkit_model::Topology`]), the webhooks
+//! ([`hubkit_endpoints::Webhook`]) and the MQTT brokers and topic entries
+//! ([`hubkit_mqtt::BrokerSettings`], [`hubkit_mqtt::TopicEntry`]).
 //!
 //! [`load`] and [`parse`] collect every problem in the file, not only the first, as
 //! [`ConfigErrors`]: each [`ConfigError`] has the file, line, column and dotted key of
@@ -17,6 +18,7 @@
 
 mod document;
 mod error;
+mod mqtt;
 mod raw;
 mod server;
 mod topology;
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use hubkit_endpoints::Webhook;
 use hubkit_model::Topology;
+use hubkit_mqtt::{BrokerSettings, TopicEntry};
 
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use server::{
@@ -47,6 +50,10 @@ pub struct Config {
     pub topology: Topology,
     /// Webhooks, in file order.
     pub webhooks: Vec<Webhook>,
+    /// MQTT brokers, in file order.
+    pub brokers: Vec<BrokerSettings>,
+    /// MQTT topic entries, in file order.
+    pub topics: Vec<TopicEntry>,
     /// Valid but risky settings, in file order.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -106,15 +113,28 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let areas = topology::build_areas(document.areas, &mut report);
     let areas_complete = document.complete_areas && report.error_count() == errors_before_areas;
     let checked = webhooks::build(document.webhooks, &mut report);
-    let known_names = document.complete_webhooks.then_some(checked.names());
+    let broker_names = mqtt::broker_names(&document.brokers);
+    let brokers = mqtt::build_brokers(document.brokers, &mut report);
+    let topic_names: std::collections::HashSet<String> = document
+        .topics
+        .iter()
+        .map(|item| item.value.name.get_ref().clone())
+        .collect();
+    let known_brokers = document.complete_brokers.then_some(&broker_names);
+    let topics = mqtt::build_topics(document.topics, known_brokers, &mut report);
+    let known = topology::KnownDevices {
+        webhooks: document.complete_webhooks.then_some(checked.names()),
+        topics: document.complete_topics.then_some(&topic_names),
+    };
     let topology = topology::build_topology(
         document.bindings,
         areas,
         areas_complete,
-        known_names,
+        &known,
         &mut report,
     );
     let webhooks = checked.finish(&topology, &mut report);
+    let topics = mqtt::finish_topics(topics, &brokers, &topology, &mut report);
 
     let warnings = report.finish()?;
     Ok(Config {
@@ -122,6 +142,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         server,
         topology,
         webhooks,
+        brokers,
+        topics,
         warnings,
     })
 }

@@ -117,11 +117,61 @@ pub(crate) enum AuthType {
     Basic,
 }
 
-/// One `[[bindings]]` table.
+/// One `[[brokers]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of a broker")]
+pub(crate) struct RawBroker {
+    pub name: Spanned<String>,
+    pub url: Spanned<String>,
+    pub port: Option<Spanned<i64>>,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub client_id: Option<Spanned<String>>,
+    pub keep_alive_secs: Option<Spanned<i64>>,
+    pub clean_session: Option<Spanned<bool>>,
+    pub max_packet_bytes: Option<Spanned<i64>>,
+    pub tls: Option<Spanned<RawBrokerTls>>,
+}
+
+/// The `tls` table of a broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of broker TLS")]
+pub(crate) struct RawBrokerTls {
+    pub ca_file: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub accept_invalid_certs: Option<Spanned<bool>>,
+}
+
+/// One `[[topics]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with the keys of a topic entry"
+)]
+pub(crate) struct RawTopic {
+    pub name: Spanned<String>,
+    pub broker: Spanned<String>,
+    pub filter: Spanned<String>,
+    pub qos: Option<Spanned<i64>>,
+    pub payload_format: Option<Spanned<TopicFormat>>,
+    pub timeout_secs: Option<Spanned<i64>>,
+}
+
+/// Value of a topic entry's `payload_format` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TopicFormat {
+    Json,
+    String,
+}
+
+/// One `[[bindings]]` table: exactly one of `webhook` and `topic` names the device.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table with the keys of a binding")]
 pub(crate) struct RawBinding {
-    pub webhook: Spanned<String>,
+    pub webhook: Option<Spanned<String>>,
+    pub topic: Option<Spanned<String>>,
     pub area: Spanned<String>,
     pub layer: Spanned<String>,
     pub enabled: Option<bool>,

@@ -151,16 +151,23 @@ struct CheckedBinding {
     binding: Binding,
 }
 
-/// Validates the bindings against the areas and webhook names and builds the topology.
+/// Names of the devices defined in the file, for bindings to refer to. A set is `None`
+/// when some element of its section could not be read, so references to it are not
+/// checked and a typo in a webhook does not also show up in each binding that names it.
+pub(crate) struct KnownDevices<'a> {
+    pub webhooks: Option<&'a HashSet<String>>,
+    pub topics: Option<&'a HashSet<String>>,
+}
+
+/// Validates the bindings against the areas and device names and builds the topology.
 ///
-/// `areas_complete` is false and `webhook_names` is `None` when an area or a webhook
-/// could not be read. References to areas or webhooks are then not checked, so that a
-/// typo in a webhook does not also show up as an error in each binding that names it.
+/// `areas_complete` is false when an area could not be read; bindings are then not
+/// checked against the areas.
 pub(crate) fn build_topology(
     raw: Vec<Item<RawBinding>>,
     areas: Vec<Area>,
     areas_complete: bool,
-    webhook_names: Option<&HashSet<String>>,
+    known: &KnownDevices<'_>,
     report: &mut Report<'_>,
 ) -> Topology {
     let mut checked: Vec<CheckedBinding> = Vec::new();
@@ -168,19 +175,16 @@ pub(crate) fn build_topology(
     for item in raw {
         let prefix = format!("bindings[{}]", item.index);
         let raw = item.value;
-        let webhook = raw.webhook.get_ref();
-        if webhook_names.is_some_and(|names| !names.contains(webhook)) {
-            let message = format!("binding names webhook {webhook:?}, which is not defined");
-            report.error(raw.webhook.span(), &format!("{prefix}.webhook"), message);
+        let Some(device) = binding_device(&raw, item.span.clone(), &prefix, known, report) else {
             continue;
-        }
+        };
         let candidate = CheckedBinding {
             index: item.index,
             span: item.span,
             area_span: raw.area.span(),
             layer_span: raw.layer.span(),
             binding: Binding {
-                device: DeviceRef::Webhook(webhook.clone()),
+                device: device.clone(),
                 area: raw.area.get_ref().clone(),
                 layer: raw.layer.get_ref().clone(),
                 enabled: raw.enabled.unwrap_or(true),
@@ -194,13 +198,13 @@ pub(crate) fn build_topology(
             }
         }
         let key = (
-            webhook.clone(),
+            device.clone(),
             candidate.binding.area.clone(),
             candidate.binding.layer.clone(),
         );
         if let Some(first) = seen.get(&key) {
             let message = format!(
-                "webhook {webhook:?} is already bound to layer {:?} of area {:?} by {first}",
+                "{device} is already bound to layer {:?} of area {:?} by {first}",
                 key.2, key.1
             );
             report.error(candidate.span.clone(), &prefix, message);
@@ -226,6 +230,60 @@ pub(crate) fn build_topology(
             Topology::default()
         }
     }
+}
+
+/// Returns the device a binding names, or records why it names none or two.
+fn binding_device(
+    raw: &RawBinding,
+    span: Range<usize>,
+    prefix: &str,
+    known: &KnownDevices<'_>,
+    report: &mut Report<'_>,
+) -> Option<DeviceRef> {
+    let (key, value, names, device) = match (&raw.webhook, &raw.topic) {
+        (Some(webhook), None) => (
+            "webhook",
+            webhook,
+            known.webhooks,
+            DeviceRef::Webhook(webhook.get_ref().clone()),
+        ),
+        (None, Some(topic)) => (
+            "topic",
+            topic,
+            known.topics,
+            DeviceRef::MqttTopic(topic.get_ref().clone()),
+        ),
+        (Some(_), Some(topic)) => {
+            let message =
+                "binding names both a webhook and a topic entry; use one binding per device"
+                    .to_owned();
+            report.error(topic.span(), &format!("{prefix}.topic"), message);
+            return None;
+        }
+        (None, None) => {
+            let message = "binding names no device; set webhook = \"<name>\" or topic = \"<name>\""
+                .to_owned();
+            report.error(span, prefix, message);
+            return None;
+        }
+    };
+    let name = value.get_ref();
+    if names.is_some_and(|names| !names.contains(name)) {
+        let section = if key == "webhook" {
+            "[[webhooks]]"
+        } else {
+            "[[topics]]"
+        };
+        let kind = if key == "webhook" {
+            "webhook"
+        } else {
+            "topic entry"
+        };
+        let message = format!("binding names {kind} {name:?}, which is not defined in {section}");
+        report.error(value.span(), &format!("{prefix}.{key}"), message);
+        return None;
+    }
+    Some(device)
 }
 
 /// Returns whether `err` is about `binding`.

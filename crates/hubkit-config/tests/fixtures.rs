@@ -11,6 +11,96 @@ use hubkit_endpoints::{Auth, PasswordSpec, PayloadFormat, Registry};
 /// File name in `fixtures/config/bad`, then the expected line, key and message fragment.
 const BAD_CASES: &[(&str, usize, &str, &str)] = &[
     (
+        "broker-url-scheme.toml",
+        11,
+        "brokers[0].url",
+        "must start with mqtt:// or mqtts://",
+    ),
+    (
+        "broker-client-id-empty.toml",
+        13,
+        "brokers[0].client_id",
+        "needs a fixed client id",
+    ),
+    (
+        "broker-password-without-username.toml",
+        12,
+        "brokers[0].password",
+        "password is set without username",
+    ),
+    (
+        "broker-tls-on-plain-url.toml",
+        13,
+        "brokers[0].tls",
+        "does not use TLS",
+    ),
+    (
+        "broker-max-packet-small.toml",
+        12,
+        "brokers[0].max_packet_bytes",
+        "max_packet_bytes is 100; it must be 1024 to 268435455",
+    ),
+    (
+        "broker-name-duplicate.toml",
+        14,
+        "brokers[1].name",
+        r#"broker name "local" is already used by brokers[0]"#,
+    ),
+    (
+        "broker-tls-cert-without-key.toml",
+        13,
+        "brokers[0].tls",
+        "needs both cert_file and key_file",
+    ),
+    (
+        "topic-unknown-broker.toml",
+        15,
+        "topics[0].broker",
+        r#"names broker "remote", which is not defined"#,
+    ),
+    (
+        "topic-filter-invalid.toml",
+        16,
+        "topics[0].filter",
+        "has `#` at level 2",
+    ),
+    (
+        "topic-qos-3.toml",
+        17,
+        "topics[0].qos",
+        "qos is 3; it must be 0 to 2",
+    ),
+    (
+        "topic-format-unknown.toml",
+        17,
+        "topics[0].payload_format",
+        "unknown variant `xml`",
+    ),
+    (
+        "topic-timeout-zero.toml",
+        17,
+        "topics[0].timeout_secs",
+        "timeout_secs is 0; it must be 1 to 3600",
+    ),
+    (
+        "binding-unknown-topic.toml",
+        19,
+        "bindings[0].topic",
+        r#"names topic entry "sensor", which is not defined in [[topics]]"#,
+    ),
+    (
+        "binding-topic-to-webhook-layer.toml",
+        21,
+        "bindings[0].layer",
+        r#"topic entry "sensors" cannot be bound to layer "Sensors", whose kind is webhook-json"#,
+    ),
+    (
+        "binding-webhook-and-topic.toml",
+        20,
+        "bindings[0].topic",
+        "names both a webhook and a topic entry",
+    ),
+    (
         "files-on-query-params.toml",
         13,
         "webhooks[0].files",
@@ -352,7 +442,17 @@ fn example_config_is_valid() {
         ]
     );
     assert!(config.webhooks.iter().all(|w| w.enabled));
-    assert_eq!(config.topology.bindings().len(), 4);
+    assert_eq!(config.topology.bindings().len(), 5);
+    assert_eq!(config.brokers.len(), 1);
+    let broker = &config.brokers[0];
+    assert_eq!(broker.address.to_string(), "mqtt://127.0.0.1:1883");
+    assert!(!broker.clean_session);
+    assert_eq!(broker.max_packet_bytes, 1024 * 1024);
+    assert_eq!(config.topics.len(), 1);
+    let topic = &config.topics[0];
+    assert_eq!(topic.filter.subscription(), "sensors/#");
+    assert_eq!(topic.qos, hubkit_mqtt::Qos::AtLeastOnce);
+    assert_eq!(topic.format, hubkit_mqtt::DataFormat::Json);
     let camera = &config.webhooks[3].files;
     assert!(camera.enabled);
     assert_eq!(camera.max_bytes, Some(100 * 1024 * 1024));

@@ -2,7 +2,7 @@
 //! [`Record`] that every transport produces.
 //!
 //! An [`Area`] is a place. It contains [`Layer`]s, and each layer groups the data of one
-//! kind of device. A device (for now a webhook) records nothing until a [`Binding`]
+//! kind of device. A device (a webhook or an MQTT topic entry) records nothing until a [`Binding`]
 //! attaches it to a layer and the binding is enabled. The [`Topology`] answers which
 //! layers a device's data goes to.
 //!
@@ -18,7 +18,7 @@ mod record;
 mod topology;
 
 pub use ids::{DataId, InvalidDataId, ShortId, derive_uuid};
-pub use record::{HttpTransport, Record, Transport, format_timestamp};
+pub use record::{HttpTransport, MqttTransport, Record, Transport, format_timestamp};
 pub use topology::{
     Area, Binding, BoundLayer, DeviceRef, Layer, LayerKind, Topology, TopologyError,
 };

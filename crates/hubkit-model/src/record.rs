@@ -44,6 +44,24 @@ pub struct Record {
 pub enum Transport {
     /// An HTTP or HTTPS request.
     Http(HttpTransport),
+    /// An MQTT message received from a broker.
+    Mqtt(MqttTransport),
+}
+
+/// Facts of the MQTT message that carried a record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MqttTransport {
+    /// Name of the broker in the configuration.
+    pub broker: String,
+    /// Topic the message was published to.
+    pub topic: String,
+    /// Quality of service the broker delivered the message with: 0, 1 or 2.
+    #[serde(rename = "QoS")]
+    pub qos: u8,
+    /// Whether the broker sent the message as a retained message, which it does when a
+    /// subscription starts, so the message may be older than the subscription.
+    pub retain: bool,
 }
 
 /// Facts of the HTTP request that carried a record.

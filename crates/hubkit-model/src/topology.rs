@@ -32,6 +32,8 @@ pub struct Layer {
 pub enum LayerKind {
     /// Data received by webhooks, as JSON.
     WebhookJson,
+    /// Messages received from MQTT topic entries, as JSON or text.
+    Mqtt,
 }
 
 impl LayerKind {
@@ -39,6 +41,7 @@ impl LayerKind {
     pub fn kind_name(self) -> &'static str {
         match self {
             LayerKind::WebhookJson => "Webhook-JSON",
+            LayerKind::Mqtt => "MQTT",
         }
     }
 
@@ -46,6 +49,9 @@ impl LayerKind {
     pub fn accepts(self, device: &DeviceRef) -> bool {
         match (self, device) {
             (LayerKind::WebhookJson, DeviceRef::Webhook(_)) => true,
+            (LayerKind::Mqtt, DeviceRef::MqttTopic(_)) => true,
+            (LayerKind::WebhookJson, DeviceRef::MqttTopic(_))
+            | (LayerKind::Mqtt, DeviceRef::Webhook(_)) => false,
         }
     }
 
@@ -53,6 +59,7 @@ impl LayerKind {
     pub fn as_str(self) -> &'static str {
         match self {
             LayerKind::WebhookJson => "webhook-json",
+            LayerKind::Mqtt => "mqtt",
         }
     }
 }
@@ -63,12 +70,15 @@ impl LayerKind {
 pub enum DeviceRef {
     /// A webhook, by name.
     Webhook(String),
+    /// An MQTT topic entry, by name.
+    MqttTopic(String),
 }
 
 impl fmt::Display for DeviceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DeviceRef::Webhook(name) => write!(f, "webhook {name:?}"),
+            DeviceRef::MqttTopic(name) => write!(f, "topic entry {name:?}"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The admin API under `/api/v1/`: records as JSON or CSV, a live stream, and webhooks.
+//! The admin API under `/api/v1/`: records as JSON or CSV, a live stream, webhooks,
+//! and the MQTT brokers and dead letters.
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub(crate) async fn handle(
     let result = match path {
         "/api/v1/records" => records(state, request).await,
         "/api/v1/records/stream" => stream_records(state, request).await,
+        "/api/v1/brokers" => crate::mqtt_api::brokers(state, request),
+        "/api/v1/dead-letters" => crate::mqtt_api::dead_letters(state, request).await,
         _ => webhooks(state, request),
     };
     result.unwrap_or_else(Problem::into_response)
@@ -278,7 +281,7 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
         })
 }
 
-fn invalid_parameter(detail: String) -> Problem {
+pub(crate) fn invalid_parameter(detail: String) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "invalid-parameter",
@@ -319,7 +322,7 @@ fn json_page(records: &[StoredRecord], next_cursor: Option<&str>) -> Response<Re
     json_response(&page)
 }
 
-fn json_response<T: Serialize>(value: &T) -> Response<ResponseBody> {
+pub(crate) fn json_response<T: Serialize>(value: &T) -> Response<ResponseBody> {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut response = Response::new(full(body));
     let headers = response.headers_mut();
@@ -331,8 +334,9 @@ fn json_response<T: Serialize>(value: &T) -> Response<ResponseBody> {
     response
 }
 
-/// Columns of the CSV export, in order.
-const CSV_HEADER: [&str; 17] = [
+/// Columns of the CSV export, in order. The HTTP columns are empty for records that
+/// arrived over MQTT, and the MQTT columns for records that arrived over HTTP.
+const CSV_HEADER: [&str; 22] = [
     "Cursor",
     "DataId",
     "Timestamp",
@@ -350,6 +354,11 @@ const CSV_HEADER: [&str; 17] = [
     "ContentType",
     "Query",
     "Tls",
+    "Protocol",
+    "Broker",
+    "Topic",
+    "QoS",
+    "Retain",
 ];
 
 fn csv_page(records: &[StoredRecord]) -> Result<Response<ResponseBody>, Problem> {
@@ -366,28 +375,22 @@ fn csv_page(records: &[StoredRecord]) -> Result<Response<ResponseBody>, Problem>
     writer.write_record(CSV_HEADER).map_err(csv_failed)?;
     for stored in records {
         let record = &stored.record;
-        let Transport::Http(http) = &record.transport;
-        writer
-            .write_record([
-                stored.cursor.to_string(),
-                record.data_id.to_string(),
-                format_timestamp(&record.timestamp),
-                record.area_id.to_string(),
-                record.area_name.clone(),
-                record.layer_id.to_string(),
-                record.layer_name.clone(),
-                record.kind_name.clone(),
-                record.physical_device_id.clone(),
-                record.physical_device_name.clone(),
-                record.data_type.clone(),
-                record.data.to_string(),
-                http.remote_address.clone(),
-                http.method.clone(),
-                http.content_type.clone().unwrap_or_default(),
-                http.query.clone().unwrap_or_default(),
-                http.tls.to_string(),
-            ])
-            .map_err(csv_failed)?;
+        let mut row = vec![
+            stored.cursor.to_string(),
+            record.data_id.to_string(),
+            format_timestamp(&record.timestamp),
+            record.area_id.to_string(),
+            record.area_name.clone(),
+            record.layer_id.to_string(),
+            record.layer_name.clone(),
+            record.kind_name.clone(),
+            record.physical_device_id.clone(),
+            record.physical_device_name.clone(),
+            record.data_type.clone(),
+            record.data.to_string(),
+        ];
+        row.extend(transport_columns(&record.transport));
+        writer.write_record(row).map_err(csv_failed)?;
     }
     let bytes = writer
         .into_inner()
@@ -400,6 +403,36 @@ fn csv_page(records: &[StoredRecord]) -> Result<Response<ResponseBody>, Problem>
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Returns the CSV columns from `RemoteAddress` to `Retain` for a record's transport.
+fn transport_columns(transport: &Transport) -> [String; 10] {
+    match transport {
+        Transport::Http(http) => [
+            http.remote_address.clone(),
+            http.method.clone(),
+            http.content_type.clone().unwrap_or_default(),
+            http.query.clone().unwrap_or_default(),
+            http.tls.to_string(),
+            "http".to_owned(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
+        Transport::Mqtt(mqtt) => [
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            "mqtt".to_owned(),
+            mqtt.broker.clone(),
+            mqtt.topic.clone(),
+            mqtt.qos.to_string(),
+            mqtt.retain.to_string(),
+        ],
+    }
 }
 
 /// One webhook as `GET /api/v1/webhooks` lists it; secrets are never included.

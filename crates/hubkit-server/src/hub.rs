@@ -19,10 +19,12 @@ use tracing::{info, warn};
 
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::{Metrics, ReloadLabels};
+use crate::mqtt::{HubSink, hub_id};
 use crate::retention;
 use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime};
 use crate::tls;
 use crate::token::{AdminToken, TokenError};
+use hubkit_mqtt::{BrokerStatus, Supervisor};
 
 /// Committed records the live stream channel keeps for its slowest reader. A stream that
 /// falls further behind catches up from the store, so the number only bounds memory: a
@@ -111,6 +113,7 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
     retention_task: JoinHandle<()>,
+    mqtt: tokio::sync::Mutex<Supervisor<HubSink>>,
 }
 
 impl Hub {
@@ -134,6 +137,10 @@ impl Hub {
         let metrics = Metrics::new();
         let store = open_store(&config, &metrics)?;
         let files = open_files(&server.data_dir)?;
+        let hub_id = hub_id(&server.data_dir).map_err(|source| StartError::DataDir {
+            path: server.data_dir.join(crate::mqtt::HUB_ID_FILE),
+            source,
+        })?;
         let detector = Detector::new();
         let listener =
             TcpListener::bind(server.listen)
@@ -161,7 +168,17 @@ impl Hub {
             password_verifications: Semaphore::new(PASSWORD_VERIFICATIONS),
             shutdown: shutdown_rx.clone(),
             tls: tls_setup.is_some(),
+            brokers: ArcSwap::from_pointee(Vec::new()),
         });
+        let mut mqtt = Supervisor::new(
+            hub_id,
+            Arc::new(HubSink {
+                state: state.clone(),
+            }),
+        );
+        mqtt.apply(config.brokers.clone(), config.topics.clone())
+            .await;
+        state.brokers.store(Arc::new(mqtt.status_handles()));
         let fingerprint = ArcSwapOption::from(
             tls_setup
                 .as_ref()
@@ -199,7 +216,18 @@ impl Hub {
             shutdown,
             accept_task,
             retention_task,
+            mqtt: tokio::sync::Mutex::new(mqtt),
         })
+    }
+
+    /// Returns the status of every configured MQTT broker.
+    pub fn broker_statuses(&self) -> Vec<BrokerStatus> {
+        self.state
+            .brokers
+            .load()
+            .iter()
+            .map(|status| status.snapshot())
+            .collect()
     }
 
     /// Returns the address the hub listens on.
@@ -261,13 +289,22 @@ impl Hub {
     /// Applies a new, already validated configuration. Requests in flight finish on the old
     /// one. Settings that need a restart (listen address, data directory, store options,
     /// connection limit, TLS mode) keep their old values; each is returned as a warning.
+    /// MQTT brokers are started, reconnected when their settings changed, or stopped, and
+    /// topic entries subscribed or unsubscribed, before this returns.
     ///
     /// # Errors
     ///
     /// Fails, leaving the old configuration in force, when the webhooks do not form a
     /// registry or new TLS files cannot be loaded.
-    pub fn reload(&self, config: Config) -> Result<Vec<String>, ReloadError> {
+    pub async fn reload(&self, config: Config) -> Result<Vec<String>, ReloadError> {
         let result = self.try_reload(config);
+        if result.is_ok() {
+            let config = self.config.load_full();
+            let mut mqtt = self.mqtt.lock().await;
+            mqtt.apply(config.brokers.clone(), config.topics.clone())
+                .await;
+            self.state.brokers.store(Arc::new(mqtt.status_handles()));
+        }
         let outcome = if result.is_ok() {
             "applied"
         } else {
@@ -325,6 +362,9 @@ impl Hub {
                 "connections still open after the shutdown grace period; closing them"
             );
         }
+        // Broker tasks commit and acknowledge what is in flight, so the store must still
+        // be open.
+        self.mqtt.lock().await.shutdown().await;
         self.state.store.close().await;
         info!("hub stopped");
     }

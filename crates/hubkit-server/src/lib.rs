@@ -2,15 +2,17 @@
 //! `/webhook/urls/<custom path>` are matched by the endpoint registry
 //! (`hubkit-endpoints`), decoded (`hubkit-decode`), bound to layers by the topology
 //! (`hubkit-model`) and committed to the store (`hubkit-store`) before the response is sent.
-//! Bodies that are not JSON are stored as files by `hubkit-files`.
+//! Bodies that are not JSON are stored as files by `hubkit-files`. Messages from MQTT
+//! brokers (`hubkit-mqtt`) are bound and committed the same way, before the broker gets
+//! its acknowledgement.
 //!
 //! [`Hub`] is the entry point: [`Hub::start`] takes a validated [`hubkit_config::Config`],
 //! sets up TLS ([`tls`]), the admin token ([`AdminToken`]) and the listener, and serves:
 //!
 //! - `GET|POST /webhook/urls/<custom path>`: webhook ingest;
 //! - `GET /api/v1/records`, `GET /api/v1/records/stream`, `GET /api/v1/webhooks`,
-//!   `GET /api/v1/files/<path>`: the admin API, behind `Authorization: Bearer <admin
-//!   token>`;
+//!   `GET /api/v1/files/<path>`, `GET /api/v1/brokers`, `GET /api/v1/dead-letters`: the
+//!   admin API, behind `Authorization: Bearer <admin token>`;
 //! - `GET /healthz` and `GET /metrics` (Prometheus text), without authentication.
 //!
 //! Every error response is an RFC 9457 problem ([`Problem`]). [`Hub::reload`] swaps in a new
@@ -27,6 +29,8 @@ mod fsutil;
 mod hub;
 mod listener;
 mod metrics;
+mod mqtt;
+mod mqtt_api;
 mod problem;
 mod retention;
 mod router;
@@ -39,6 +43,7 @@ mod webhook;
 
 pub use body::ResponseBody;
 pub use hub::{DATABASE_FILE, FILES_FOLDER, Hub, HubOptions, ReloadError, StartError};
+pub use mqtt::HUB_ID_FILE;
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
 pub use token::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenError, TokenSource};
 pub use webhook::WEBHOOK_PREFIX;

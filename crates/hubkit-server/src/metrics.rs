@@ -1,7 +1,10 @@
 //! Prometheus metrics of the server and the store.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::UNIX_EPOCH;
 
+use hubkit_mqtt::{BrokerStatus, ConnectionState};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -40,6 +43,112 @@ pub struct Metrics {
     pub file_bytes_stored: Counter,
     /// Stored files removed by retention, by reason.
     pub files_removed: Family<RemovalLabels, Counter>,
+    /// MQTT broker state and counters, refreshed from the broker statuses at each scrape.
+    mqtt: MqttMetrics,
+}
+
+/// Labels of the MQTT metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BrokerLabels {
+    /// Name of the broker.
+    pub broker: String,
+}
+
+/// Reads one counter of a broker status.
+type StatusCounter = fn(&BrokerStatus) -> u64;
+
+/// Metrics of the MQTT broker connections.
+struct MqttMetrics {
+    connected: Family<BrokerLabels, Gauge>,
+    last_message: Family<BrokerLabels, Gauge<f64, AtomicU64>>,
+    counters: Vec<(StatusCounter, Family<BrokerLabels, Counter>)>,
+}
+
+impl MqttMetrics {
+    fn register(registry: &mut Registry) -> MqttMetrics {
+        let connected = Family::<BrokerLabels, Gauge>::default();
+        registry.register(
+            "mqtt_connected",
+            "1 while the broker connection is up, 0 otherwise",
+            connected.clone(),
+        );
+        let last_message = Family::<BrokerLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "mqtt_last_message_timestamp_seconds",
+            "Unix time of the last message received from the broker",
+            last_message.clone(),
+        );
+        let specs: [(&str, &str, StatusCounter); 7] = [
+            (
+                "mqtt_reconnects",
+                "Broker connections lost or attempts failed",
+                |s| s.reconnects,
+            ),
+            ("mqtt_messages", "Messages received from the broker", |s| {
+                s.messages
+            }),
+            (
+                "mqtt_duplicates",
+                "Redelivered messages that were already committed",
+                |s| s.duplicates,
+            ),
+            (
+                "mqtt_dead_letters",
+                "Payloads set aside as dead letters",
+                |s| s.dead_letters,
+            ),
+            (
+                "mqtt_unmatched",
+                "Messages no topic entry matched, acknowledged without a record",
+                |s| s.unmatched,
+            ),
+            (
+                "mqtt_oversized",
+                "Messages larger than the broker's max_packet_bytes",
+                |s| s.oversized,
+            ),
+            (
+                "mqtt_store_failures",
+                "Failed commits of MQTT messages, each retried",
+                |s| s.store_failures,
+            ),
+        ];
+        let counters = specs
+            .into_iter()
+            .map(|(name, help, read)| {
+                let family = Family::<BrokerLabels, Counter>::default();
+                registry.register(name, help, family.clone());
+                (read, family)
+            })
+            .collect();
+        MqttMetrics {
+            connected,
+            last_message,
+            counters,
+        }
+    }
+
+    fn refresh(&self, statuses: &[BrokerStatus]) {
+        for status in statuses {
+            let labels = BrokerLabels {
+                broker: status.name.clone(),
+            };
+            let up = i64::from(status.state == ConnectionState::Connected);
+            self.connected.get_or_create(&labels).set(up);
+            if let Some(at) = status.last_message_at {
+                let seconds = at
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                self.last_message.get_or_create(&labels).set(seconds);
+            }
+            for (read, family) in &self.counters {
+                let counter = family.get_or_create(&labels);
+                // The supervisor carries counters over when it restarts a broker task,
+                // so the status only grows while the process runs.
+                counter.inc_by(read(status).saturating_sub(counter.get()));
+            }
+        }
+    }
 }
 
 /// Labels of the removed-files counter.
@@ -114,8 +223,10 @@ impl Metrics {
             "Stored files removed by retention, by reason",
             files_removed.clone(),
         );
+        let mqtt = MqttMetrics::register(&mut registry);
         Arc::new(Metrics {
             registry,
+            mqtt,
             files_stored,
             file_bytes_stored,
             files_removed,
@@ -133,6 +244,11 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels { endpoint, status })
             .inc();
+    }
+
+    /// Copies the MQTT broker statuses into their metrics.
+    pub fn refresh_mqtt(&self, statuses: &[BrokerStatus]) {
+        self.mqtt.refresh(statuses);
     }
 
     /// Encodes every metric in the Prometheus text format.

@@ -147,7 +147,9 @@ async fn dispatch(
         | "/metrics"
         | "/api/v1/records"
         | "/api/v1/records/stream"
-        | "/api/v1/webhooks" => path.to_owned(),
+        | "/api/v1/webhooks"
+        | "/api/v1/brokers"
+        | "/api/v1/dead-letters" => path.to_owned(),
         _ => {
             return (
                 Problem::route_not_found(path).into_response(),
@@ -178,6 +180,8 @@ fn healthz() -> Response<ResponseBody> {
 }
 
 fn metrics(state: &AppState) -> Response<ResponseBody> {
+    let statuses: Vec<_> = state.brokers.load().iter().map(|s| s.snapshot()).collect();
+    state.metrics.refresh_mqtt(&statuses);
     let mut response = Response::new(full(state.metrics.encode()));
     *response.status_mut() = StatusCode::OK;
     response.headers_mut().insert(

@@ -66,4 +66,6 @@ pub(crate) struct AppState {
     pub password_verifications: Semaphore,
     pub shutdown: watch::Receiver<bool>,
     pub tls: bool,
+    /// Statuses of the MQTT broker connections, replaced when a reload changes brokers.
+    pub brokers: ArcSwap<Vec<hubkit_mqtt::SharedStatus>>,
 }

@@ -335,6 +335,7 @@ layer = "Webhooks"
     assert_eq!(before.status, 404);
     hub.hub
         .reload(parse(hub.dir.path(), &text))
+        .await
         .expect("reload");
     post(&hub, "/webhook/urls/added/later", SAMPLE).await;
     post(&hub, "/webhook/urls/sensor-data", SAMPLE).await;
@@ -352,6 +353,7 @@ async fn reload_reports_restart_only_settings() {
     let warnings = hub
         .hub
         .reload(parse(hub.dir.path(), &text))
+        .await
         .expect("reload");
     assert!(
         warnings.iter().any(|w| w.contains("max_connections")),
@@ -361,6 +363,7 @@ async fn reload_reports_restart_only_settings() {
     let again = hub
         .hub
         .reload(parse(hub.dir.path(), &text))
+        .await
         .expect("reload");
     assert!(
         again.iter().any(|w| w.contains("max_connections")),
@@ -370,6 +373,7 @@ async fn reload_reports_restart_only_settings() {
     let back = hub
         .hub
         .reload(parse(hub.dir.path(), &original))
+        .await
         .expect("reload");
     assert!(back.is_empty(), "{back:?}");
     hub.stop().await;
@@ -620,6 +624,7 @@ async fn reload_without_webhooks_warns() {
     let warnings = hub
         .hub
         .reload(parse(hub.dir.path(), &empty))
+        .await
         .expect("reload");
     assert!(
         warnings.iter().any(|w| w.contains("defines no webhooks")),

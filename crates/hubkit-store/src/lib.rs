@@ -16,6 +16,7 @@ mod codec;
 mod cursor;
 mod error;
 mod files;
+mod mqtt;
 mod options;
 mod query;
 mod schema;
@@ -28,6 +29,7 @@ mod tests;
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use files::{FileRemoval, FileRow, NewFile};
+pub use mqtt::{DeadLetter, DeadLetterPage, InboxKey, MqttWrite, MqttWritten, NewDeadLetter};
 pub use options::{
     CommitObserver, CommitStats, DEFAULT_BROADCAST_CAPACITY, DEFAULT_MAX_BATCH,
     DEFAULT_QUEUE_CAPACITY, StoreOptions, Synchronous,

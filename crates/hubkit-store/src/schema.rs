@@ -123,6 +123,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         seq INTEGER NOT NULL REFERENCES record_data (seq),
         PRIMARY KEY (file, seq)
     ) STRICT, WITHOUT ROWID;",
+    // Version 4: payloads that could not become records, and the last committed MQTT
+    // message of each packet identifier per broker session, which recognises
+    // redeliveries. The inbox has at most 65535 rows per session.
+    "CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        received_ns INTEGER NOT NULL,
+        protocol TEXT NOT NULL,
+        broker TEXT NOT NULL,
+        device TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        reason TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE mqtt_inbox (
+        session TEXT NOT NULL,
+        pkid INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        payload_sha256 BLOB NOT NULL,
+        received_ns INTEGER NOT NULL,
+        PRIMARY KEY (session, pkid)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Returns the newest schema version this code can migrate to.

@@ -11,8 +11,11 @@ use chrono::{DateTime, Utc};
 
 use crate::codec::EncodedRecord;
 use crate::files::{FileRemoval, FileRow, NewFile, find_file, live_files, mark_removed};
+use crate::mqtt::{
+    DeadLetterPage, MqttExtra, MqttWrite, MqttWritten, dead_letter_count, dead_letters,
+};
 use crate::schema::{open_reader, open_writer};
-use crate::writer::{Message, WriteRequest, Writer};
+use crate::writer::{Attachment, Message, WriteRequest, Writer};
 use crate::{Cursor, RecordPage, RecordQuery, StoreError, StoreOptions};
 
 /// Largest accepted [`StoreOptions::broadcast_capacity`].
@@ -136,7 +139,9 @@ impl Store {
     /// cannot be stored (nothing is written), [`StoreError::Write`] when the
     /// transaction failed, and [`StoreError::Closed`] after [`close`](Store::close).
     pub async fn insert(&self, records: Vec<Record>) -> Result<Vec<Cursor>, StoreError> {
-        self.write(records, None).await
+        self.write(records, Attachment::None)
+            .await
+            .map(|(cursors, _)| cursors)
     }
 
     /// Stores `records` and the stored `file` they refer to in one transaction, linking
@@ -156,19 +161,78 @@ impl Store {
         file: NewFile,
     ) -> Result<Vec<Cursor>, StoreError> {
         let received_ns = file.received_ns()?;
-        self.write(records, Some((file, received_ns))).await
+        self.write(records, Attachment::File(file, received_ns))
+            .await
+            .map(|(cursors, _)| cursors)
+    }
+
+    /// Stores the records and dead letters of one MQTT message in one transaction, unless
+    /// the message is a redelivery of one committed before; see
+    /// [`InboxKey`](crate::InboxKey) for how redeliveries are recognised. With an inbox
+    /// key the message's identity is written in the same transaction.
+    ///
+    /// # Errors
+    ///
+    /// As for [`insert`](Store::insert).
+    pub async fn insert_mqtt(&self, write: MqttWrite) -> Result<MqttWritten, StoreError> {
+        let dead_letters = write
+            .dead_letters
+            .into_iter()
+            .map(|letter| {
+                let received_ns = crate::mqtt::time_ns(&letter.received_at);
+                (letter, received_ns)
+            })
+            .collect();
+        let extra = MqttExtra {
+            dead_letters,
+            inbox: write.inbox,
+            duplicate: std::cell::Cell::new(false),
+        };
+        let (cursors, duplicate) = self.write(write.records, Attachment::Mqtt(extra)).await?;
+        Ok(MqttWritten { cursors, duplicate })
+    }
+
+    /// Returns up to `limit` (1 to 1000) dead letters with ids below `before`, newest
+    /// first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails, [`StoreError::ReadTask`] when the blocking
+    /// task fails.
+    pub async fn dead_letters(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            inner.with_reader(|conn| dead_letters(conn, before, limit))
+        })
+        .await
+        .map_err(|source| StoreError::ReadTask { source })?
+    }
+
+    /// Returns the number of stored dead letters. Blocks the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails.
+    pub fn dead_letter_count(&self) -> Result<u64, StoreError> {
+        self.inner.with_reader(dead_letter_count)
     }
 
     async fn write(
         &self,
         records: Vec<Record>,
-        file: Option<(NewFile, i64)>,
-    ) -> Result<Vec<Cursor>, StoreError> {
+        attachment: Attachment,
+    ) -> Result<(Vec<Cursor>, bool), StoreError> {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        if records.is_empty() {
-            return Ok(Vec::new());
+        let has_extra = matches!(&attachment, Attachment::Mqtt(extra)
+            if !extra.dead_letters.is_empty() || extra.inbox.is_some());
+        if records.is_empty() && !has_extra {
+            return Ok((Vec::new(), false));
         }
         let records = records
             .into_iter()
@@ -177,7 +241,7 @@ impl Store {
         let (reply, response) = oneshot::channel();
         let request = Message::Write(WriteRequest {
             records,
-            file,
+            attachment,
             reply,
         });
         self.inner
@@ -188,7 +252,7 @@ impl Store {
         let done = response.await.map_err(|_| StoreError::Closed)?;
         // Free the records here, on the thread that allocated them.
         drop(done.records);
-        done.reply
+        done.reply.map(|cursors| (cursors, done.duplicate))
     }
 
     /// Returns a receiver of every record committed from now on, in commit order.

@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::codec::{EncodedRecord, INSERT_SQL, SourceCache, insert_row};
 use crate::files::{NewFile, insert_file};
+use crate::mqtt::{MqttExtra, insert_extra, is_redelivery};
 use crate::options::{CommitObserver, CommitStats};
 use crate::{Cursor, StoreError, StoredRecord};
 
@@ -25,14 +26,25 @@ pub(crate) struct Done {
     /// thread that allocated them frees them, because cross-thread frees took about 8% of
     /// user CPU in a profile of the webhook benchmark.
     pub(crate) records: Vec<EncodedRecord>,
+    /// Whether an MQTT request was a redelivery that wrote nothing.
+    pub(crate) duplicate: bool,
 }
 
 /// Records of one `insert` call, which are committed together.
 pub(crate) struct WriteRequest {
     pub(crate) records: Vec<EncodedRecord>,
-    /// A stored file that the records refer to, with its receipt time in nanoseconds.
-    pub(crate) file: Option<(NewFile, i64)>,
+    /// What else the transaction writes with the records.
+    pub(crate) attachment: Attachment,
     pub(crate) reply: oneshot::Sender<Done>,
+}
+
+/// Rows written in the same transaction as a request's records.
+pub(crate) enum Attachment {
+    None,
+    /// A stored file that the records refer to, with its receipt time in nanoseconds.
+    File(NewFile, i64),
+    /// Dead letters and the inbox row of an MQTT message.
+    Mqtt(MqttExtra),
 }
 
 /// Message to the writer thread.
@@ -205,9 +217,14 @@ impl Writer {
             self.observe(&stats);
         }
         for (request, reply) in batch.into_iter().zip(replies) {
+            let duplicate = match &request.attachment {
+                Attachment::Mqtt(extra) => extra.duplicate.get(),
+                _ => false,
+            };
             let done = Done {
                 reply,
                 records: request.records,
+                duplicate,
             };
             // A failed send means the caller dropped its future, which does not undo a write.
             let _ = request.reply.send(done);
@@ -416,22 +433,38 @@ fn write_separately(
     Ok(replies)
 }
 
-/// Inserts the records of one request, and its file linked to them, and returns the
-/// records' cursors.
+/// Inserts the records of one request and its attachment, and returns the records'
+/// cursors. An MQTT message that is a redelivery of a committed one writes nothing.
 fn insert_all(
     conn: &Connection,
     sources: &mut SourceCache,
     statement: &mut Statement<'_>,
     request: &WriteRequest,
 ) -> Result<Vec<Cursor>, rusqlite::Error> {
+    if let Attachment::Mqtt(extra) = &request.attachment {
+        let duplicate = match &extra.inbox {
+            Some(key) => is_redelivery(conn, key)?,
+            None => false,
+        };
+        extra.duplicate.set(duplicate);
+        if duplicate {
+            return Ok(Vec::new());
+        }
+    }
     let mut cursors = Vec::with_capacity(request.records.len());
     for encoded in &request.records {
         let source = sources.id(conn, &encoded.record)?;
         let seq = insert_row(statement, encoded, source)?;
         cursors.push(Cursor::from_seq(seq));
     }
-    if let Some((file, received_ns)) = &request.file {
-        insert_file(conn, file, *received_ns, cursors.iter().map(|c| c.seq()))?;
+    match &request.attachment {
+        Attachment::None => {}
+        Attachment::File(file, received_ns) => {
+            insert_file(conn, file, *received_ns, cursors.iter().map(|c| c.seq()))?;
+        }
+        Attachment::Mqtt(extra) => {
+            insert_extra(conn, extra, crate::mqtt::time_ns(&chrono::Utc::now()))?;
+        }
     }
     Ok(cursors)
 }

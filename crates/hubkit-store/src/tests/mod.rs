@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use crate::{Store, StoreOptions};
 
 mod files;
+mod mqtt;
 mod query;
 mod schema;
 mod write;

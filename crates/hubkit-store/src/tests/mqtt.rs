@@ -1,0 +1,154 @@
+//! MQTT writes: redelivery detection, dead letters and their pages.
+
+use super::{open, sample, tempdir, time};
+use crate::{InboxKey, MqttWrite, NewDeadLetter, RecordQuery};
+
+fn key(pkid: u16, payload: &[u8], dup: bool) -> InboxKey {
+    use sha2::Digest;
+    InboxKey {
+        session: "hubkit-1@127.0.0.1:1883".into(),
+        pkid,
+        topic: "sensors/room1".into(),
+        payload_sha256: sha2::Sha256::digest(payload).into(),
+        dup,
+    }
+}
+
+fn letter(reason: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        received_at: time(0),
+        protocol: "mqtt".into(),
+        broker: "local".into(),
+        device: "sensors".into(),
+        topic: "sensors/room1".into(),
+        qos: 1,
+        retain: false,
+        payload: b"{not json".to_vec(),
+        reason: reason.into(),
+    }
+}
+
+fn write(pkid: u16, payload: &[u8], dup: bool) -> MqttWrite {
+    MqttWrite {
+        records: vec![sample(0)],
+        dead_letters: Vec::new(),
+        inbox: Some(key(pkid, payload, dup)),
+    }
+}
+
+async fn record_count(store: &crate::Store) -> usize {
+    store
+        .query(RecordQuery::default())
+        .await
+        .expect("query succeeds")
+        .records
+        .len()
+}
+
+#[tokio::test]
+async fn redelivery_with_dup_is_skipped() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let first = store
+        .insert_mqtt(write(7, b"25.5", false))
+        .await
+        .expect("insert");
+    assert_eq!(first.cursors.len(), 1);
+    assert!(!first.duplicate);
+    let again = store
+        .insert_mqtt(write(7, b"25.5", true))
+        .await
+        .expect("insert");
+    assert!(again.duplicate);
+    assert!(again.cursors.is_empty());
+    assert_eq!(record_count(&store).await, 1);
+}
+
+#[tokio::test]
+async fn same_content_without_dup_is_new() {
+    let folder = tempdir();
+    let store = open(&folder);
+    store
+        .insert_mqtt(write(7, b"25.5", false))
+        .await
+        .expect("insert");
+    let second = store
+        .insert_mqtt(write(7, b"25.5", false))
+        .await
+        .expect("insert");
+    assert!(!second.duplicate);
+    assert_eq!(record_count(&store).await, 2);
+}
+
+#[tokio::test]
+async fn dup_with_other_payload_or_pkid_is_new() {
+    let folder = tempdir();
+    let store = open(&folder);
+    store
+        .insert_mqtt(write(7, b"25.5", false))
+        .await
+        .expect("insert");
+    let other_payload = store
+        .insert_mqtt(write(7, b"26.0", true))
+        .await
+        .expect("insert");
+    assert!(!other_payload.duplicate);
+    let other_pkid = store
+        .insert_mqtt(write(8, b"26.0", true))
+        .await
+        .expect("insert");
+    assert!(!other_pkid.duplicate);
+    assert_eq!(record_count(&store).await, 3);
+    // The inbox now remembers pkid 7 with the newer payload.
+    let repeat = store
+        .insert_mqtt(write(7, b"26.0", true))
+        .await
+        .expect("insert");
+    assert!(repeat.duplicate);
+}
+
+#[tokio::test]
+async fn dead_letters_are_stored_and_paged() {
+    let folder = tempdir();
+    let store = open(&folder);
+    for n in 0..5 {
+        let write = MqttWrite {
+            records: Vec::new(),
+            dead_letters: vec![letter(&format!("reason {n}"))],
+            inbox: Some(key(n, format!("p{n}").as_bytes(), false)),
+        };
+        let written = store.insert_mqtt(write).await.expect("insert");
+        assert!(written.cursors.is_empty());
+        assert!(!written.duplicate);
+    }
+    assert_eq!(store.dead_letter_count().expect("count"), 5);
+    let page = store.dead_letters(None, 2).await.expect("page");
+    let reasons: Vec<&str> = page
+        .letters
+        .iter()
+        .map(|l| l.letter.reason.as_str())
+        .collect();
+    assert_eq!(reasons, ["reason 4", "reason 3"]);
+    assert_eq!(page.letters[0].letter.payload, b"{not json");
+    let next = store
+        .dead_letters(page.next_before, 10)
+        .await
+        .expect("page");
+    assert_eq!(next.letters.len(), 3);
+    assert_eq!(next.next_before, None);
+}
+
+#[tokio::test]
+async fn redelivered_dead_letter_is_not_stored_twice() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let write = |dup| MqttWrite {
+        records: Vec::new(),
+        dead_letters: vec![letter("invalid JSON")],
+        inbox: Some(key(3, b"{not json", dup)),
+    };
+    store.insert_mqtt(write(false)).await.expect("insert");
+    let again = store.insert_mqtt(write(true)).await.expect("insert");
+    assert!(again.duplicate);
+    assert_eq!(store.dead_letter_count().expect("count"), 1);
+}
