@@ -1,8 +1,11 @@
 //! Helpers for hubkit's integration tests: an HTTPS client that verifies the hub's
 //! certificate against a given PEM file (so tests exercise real TLS), speaks HTTP/1.1 or
-//! HTTP/2, and can also write raw bytes for malformed requests.
+//! HTTP/2, and can also write raw bytes for malformed requests. The [`mqtt`] module contains
+//! MQTT brokers, clients and a fault-injecting proxy.
 
 #![deny(missing_docs)]
+
+pub mod mqtt;
 
 use std::net::SocketAddr;
 use std::path::Path;
