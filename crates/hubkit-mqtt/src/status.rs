@@ -49,11 +49,15 @@ pub enum SubscriptionState {
 pub struct EntryStatus {
     /// Name of the entry.
     pub name: String,
-    /// The filter as subscribed.
+    /// The entry's filter.
     pub filter: String,
+    /// The filter subscribed for the entry: its own, or another entry's filter that
+    /// covers it.
+    pub subscribed_filter: String,
     /// QoS the entry asks for.
     pub qos: Qos,
-    /// QoS sent in the SUBSCRIBE, which is 1 for an entry that asks for 2.
+    /// QoS sent in the SUBSCRIBE: the highest of the entries that share the subscribed
+    /// filter, and 1 where an entry asks for 2.
     pub subscribed_qos: Qos,
     /// State of the subscription.
     pub subscription: SubscriptionState,

@@ -335,7 +335,7 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
         link: &mut Link<<C::Connection as Connection>::Requests>,
         since: Instant,
     ) -> Result<(), Ended> {
-        let wanted = wanted_filters(&self.entries);
+        let wanted = plan_subscriptions(&self.entries).filters;
         let held = self.session_filters.get_or_insert_with(BTreeMap::new);
         for (filter, (qos, timeout)) in &wanted {
             if held.get(filter) == Some(qos) {
@@ -533,6 +533,7 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
 
     fn update_entry_status(&self) {
         let filters = self.session_filters.as_ref();
+        let plan = plan_subscriptions(&self.entries);
         let mut status = self.status.lock();
         let previous = std::mem::take(&mut status.entries);
         status.entries = self
@@ -540,12 +541,20 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
             .iter()
             .map(|entry| {
                 let filter = entry.filter.subscription().to_owned();
-                let subscribed_qos = wire_qos(entry.qos);
+                let subscribed_filter = plan
+                    .subscribed_as
+                    .get(&filter)
+                    .cloned()
+                    .unwrap_or_else(|| filter.clone());
+                let subscribed_qos = plan
+                    .filters
+                    .get(&subscribed_filter)
+                    .map_or(wire_qos(entry.qos), |(qos, _)| *qos);
                 let known = previous
                     .iter()
-                    .find(|old| old.filter == filter)
+                    .find(|old| old.subscribed_filter == subscribed_filter)
                     .map(|old| old.subscription);
-                let subscription = match filters.and_then(|f| f.get(&filter)) {
+                let subscription = match filters.and_then(|f| f.get(&subscribed_filter)) {
                     Some(_) => known.unwrap_or(SubscriptionState::Pending),
                     None if known == Some(SubscriptionState::Rejected) => {
                         SubscriptionState::Rejected
@@ -555,6 +564,7 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
                 EntryStatus {
                     name: entry.name.clone(),
                     filter,
+                    subscribed_filter,
                     qos: entry.qos,
                     subscribed_qos,
                     subscription,
@@ -565,7 +575,11 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
 
     fn set_granted(&self, filter: &str, granted: Option<Qos>) {
         let mut status = self.status.lock();
-        for entry in status.entries.iter_mut().filter(|e| e.filter == filter) {
+        for entry in status
+            .entries
+            .iter_mut()
+            .filter(|e| e.subscribed_filter == filter)
+        {
             entry.subscription = match granted {
                 Some(qos) => SubscriptionState::Granted(qos),
                 None => SubscriptionState::Rejected,
@@ -596,21 +610,53 @@ pub fn wire_qos(qos: Qos) -> Qos {
     qos.min(Qos::AtLeastOnce)
 }
 
-/// Returns each filter to subscribe with its QoS (the highest any entry asks for) and
-/// its SUBACK timeout (the shortest).
-fn wanted_filters(entries: &[Arc<TopicEntry>]) -> BTreeMap<String, (Qos, Duration)> {
-    let mut wanted: BTreeMap<String, (Qos, Duration)> = BTreeMap::new();
+/// Returns each filter to subscribe with its QoS and SUBACK timeout, and for each entry's
+/// filter the filter subscribed in its place.
+///
+/// A filter that another entry's filter covers is not subscribed, because a broker may
+/// send one copy of a message per matching subscription, and each copy would be recorded
+/// for every matching entry. The covering filter gets the highest QoS and the shortest
+/// timeout of the filters it stands for. Filters that only partly overlap, such as
+/// `a/+/c` and `a/b/+`, are both subscribed.
+fn plan_subscriptions(entries: &[Arc<TopicEntry>]) -> SubscriptionPlan {
+    let filters: Vec<&crate::TopicFilter> = entries.iter().map(|entry| &entry.filter).collect();
+    let strictly_covers = |wide: &crate::TopicFilter, narrow: &crate::TopicFilter| {
+        wide != narrow
+            && wide.covers(narrow)
+            && (!narrow.covers(wide) || wide.subscription() < narrow.subscription())
+    };
+    let mut plan = SubscriptionPlan::default();
     for entry in entries {
+        let root = filters
+            .iter()
+            .find(|candidate| {
+                strictly_covers(candidate, &entry.filter)
+                    && !filters
+                        .iter()
+                        .any(|other| strictly_covers(other, candidate))
+            })
+            .map_or(&entry.filter, |root| *root);
         let qos = wire_qos(entry.qos);
-        wanted
-            .entry(entry.filter.subscription().to_owned())
+        plan.filters
+            .entry(root.subscription().to_owned())
             .and_modify(|(q, t)| {
                 *q = (*q).max(qos);
                 *t = (*t).min(entry.timeout);
             })
             .or_insert((qos, entry.timeout));
+        plan.subscribed_as.insert(
+            entry.filter.subscription().to_owned(),
+            root.subscription().to_owned(),
+        );
     }
-    wanted
+    plan
+}
+
+/// Filters to subscribe and which one stands for each entry's filter.
+#[derive(Default)]
+struct SubscriptionPlan {
+    filters: BTreeMap<String, (Qos, Duration)>,
+    subscribed_as: std::collections::HashMap<String, String>,
 }
 
 async fn poll_connection<C: Connection>(

@@ -152,6 +152,41 @@ impl TopicFilter {
         }
         topic_levels.next().is_none()
     }
+
+    /// Returns whether every topic that `other` matches also matches this filter, and
+    /// both share the same shared-subscription group (or have none).
+    ///
+    /// A broker may send one copy of a message per matching subscription (MQTT 3.1.1
+    /// section 3.3.5), so a hub subscribes only to filters that no other filter covers.
+    pub fn covers(&self, other: &TopicFilter) -> bool {
+        if self.share_group() != other.share_group() {
+            return false;
+        }
+        let mut wide = self.filter().split('/');
+        let mut narrow = other.filter().split('/');
+        let mut first = true;
+        loop {
+            let (wide_level, narrow_level) = (wide.next(), narrow.next());
+            // A first-level wildcard never matches `$` topics, which a literal can name.
+            let narrow_is_dollar = first && narrow_level.is_some_and(|l| l.starts_with('$'));
+            first = false;
+            match (wide_level, narrow_level) {
+                (Some("#"), _) => return !narrow_is_dollar,
+                (None, None) => return true,
+                (None, Some(_)) | (Some(_), None) => return false,
+                (Some("+"), Some(level)) => {
+                    if level == "#" || narrow_is_dollar {
+                        return false;
+                    }
+                }
+                (Some(exact), Some(level)) => {
+                    if exact != level {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Display for TopicFilter {

@@ -48,6 +48,7 @@ struct BrokerView {
 struct TopicView {
     name: String,
     filter: String,
+    subscribed_filter: String,
     qos: u8,
     subscribed_qos: u8,
     subscription: &'static str,
@@ -106,6 +107,7 @@ fn topic_view(entry: EntryStatus) -> TopicView {
     TopicView {
         name: entry.name,
         filter: entry.filter,
+        subscribed_filter: entry.subscribed_filter,
         qos: entry.qos.level(),
         subscribed_qos: entry.subscribed_qos.level(),
         subscription,

@@ -126,3 +126,34 @@ fn topic_names() {
         assert!(err.contains(expected), "{value:?}: {err}");
     }
 }
+
+#[test]
+fn covers_follows_matching() {
+    let cases = [
+        ("sensors/#", "sensors/+/temperature", true),
+        ("sensors/#", "sensors", true),
+        ("sensors/#", "sensors/#", true),
+        ("#", "sensors/a", true),
+        ("#", "$SYS/broker", false),
+        ("+/a", "$x/a", false),
+        ("+/a", "b/a", true),
+        ("sensors/+", "sensors/#", false),
+        ("sensors/+", "sensors/a/b", false),
+        ("sensors/+/temperature", "sensors/#", false),
+        ("sensors/a", "sensors/+", false),
+        ("a/+/c", "a/b/+", false),
+        ("a/b", "a/b/c", false),
+        ("$share/g/sensors/#", "$share/g/sensors/a", true),
+        ("$share/g/sensors/#", "sensors/a", false),
+        ("sensors/#", "$share/g/sensors/a", false),
+    ];
+    for (wide, narrow, expected) in cases {
+        let wide_filter = TopicFilter::parse(wide).expect(wide);
+        let narrow_filter = TopicFilter::parse(narrow).expect(narrow);
+        assert_eq!(
+            wide_filter.covers(&narrow_filter),
+            expected,
+            "{wide} covers {narrow}"
+        );
+    }
+}
