@@ -720,3 +720,6 @@ fn random_fraction() -> f64 {
     }
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
+
+#[cfg(test)]
+mod tests;
