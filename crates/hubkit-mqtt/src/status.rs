@@ -1,4 +1,4 @@
-//! What `GET /api/v1/brokers` and `/metrics` show of each broker connection.
+//! State and counters of each broker connection, for `GET /api/v1/brokers` and `/metrics`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;

@@ -51,11 +51,11 @@ pub enum Control {
 /// One broker connection's task. [`run`](BrokerTask::run) returns when `shutdown` turns
 /// true.
 ///
-/// A topic entry's `timeout` bounds one connection attempt: the TCP connect, the TLS
+/// A topic entry's `timeout` bounds one connection attempt. The TCP connect, the TLS
 /// handshake and the CONNACK together must finish within the smallest timeout of the
-/// broker's entries, and each entry's SUBACK must arrive within the entry's timeout of
-/// the attempt's start (or of the reload that added it). A timeout counts as a failed
-/// attempt and the task reconnects with backoff.
+/// broker's entries. Each entry's SUBACK must arrive within the entry's timeout of the
+/// attempt's start, or of the reload that added it. A timeout counts as a failed attempt
+/// and the task reconnects with backoff.
 ///
 /// A QoS 2 entry is subscribed at QoS 1: rumqttc 0.25 forgets the QoS 2 packets it
 /// received when a connection drops, so a PUBREL that the broker re-sends after the
@@ -72,7 +72,8 @@ pub struct BrokerTask<C: Connector, S: Sink> {
     control: mpsc::Receiver<Control>,
     shutdown: watch::Receiver<bool>,
     backoff: Backoff,
-    /// Raised packet limit for the next connection after an oversized packet.
+    /// Packet limit for the next connection after an oversized packet, so the broker's
+    /// redelivery of that packet can arrive; cleared at the next CONNACK.
     raised_limit: Option<usize>,
     /// Filters the broker holds for the current session, with their QoS. `None` until
     /// the first CONNACK of this task, because a resumed session may hold filters from
@@ -82,7 +83,7 @@ pub struct BrokerTask<C: Connector, S: Sink> {
     logged_error: Option<String>,
 }
 
-/// How one connection ended.
+/// The reason one connection ended.
 enum Ended {
     Shutdown,
     Lost(String, Option<ConnectionError>),
@@ -223,7 +224,7 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
         };
         let ended = self.serve(&mut link, &mut events).await;
         if matches!(ended, Ended::Shutdown) && link.connected {
-            // Commit what is in flight and acknowledge it, then say goodbye.
+            // Commit and acknowledge what is in flight, then send DISCONNECT.
             self.drain(&mut link, true).await;
             let _ = link.requests.try_disconnect();
             let _ = tokio::time::timeout(Duration::from_secs(1), poller).await;
@@ -292,6 +293,9 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
         match event {
             Event::Connected { session_present } => {
                 link.connected = true;
+                // This connection has the raised limit already; later ones go back to
+                // max_packet_bytes.
+                self.raised_limit = None;
                 self.record_connected(session_present);
                 if !session_present || self.session_filters.is_none() {
                     self.session_filters = Some(BTreeMap::new());

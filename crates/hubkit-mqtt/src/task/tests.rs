@@ -377,7 +377,8 @@ async fn rejected_subscription_is_reported() {
 async fn oversized_packet_raises_next_limit() {
     let script = Script::default();
     let (first, _) = script.add();
-    let (_second, _) = script.add();
+    let (second, _) = script.add();
+    let (_third, _) = script.add();
     let running = start(&script, Arc::default(), vec![entry("s", "sensors/#", 30)]);
     first.send(connected(false)).expect("send");
     first
@@ -387,10 +388,19 @@ async fn oversized_packet_raises_next_limit() {
         }))
         .expect("send");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    second.send(connected(true)).expect("send");
+    second
+        .send(Err(ConnectionError::Other("reset".into())))
+        .expect("send");
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let params = script.params.lock().expect("lock").clone();
-    assert_eq!(params.len(), 2);
+    assert_eq!(params.len(), 3);
     assert_eq!(params[0].max_packet_bytes, 1024);
     assert!(params[1].max_packet_bytes >= 5000, "{params:?}");
+    assert_eq!(
+        params[2].max_packet_bytes, 1024,
+        "the raise lasts one connection"
+    );
     let _ = running.shutdown.send(true);
     running.join.await.expect("task ends");
 }
