@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use hubkit_config::{Config, TlsConfig};
 use hubkit_model::DeviceRef;
-use hubkit_server::{ADMIN_TOKEN_ENV, Hub, HubOptions, TokenSource, WEBHOOK_PREFIX};
+use hubkit_server::{ADMIN_TOKEN_ENV, Hub, HubOptions, TokenSource, WEBHOOK_PREFIX, error_chain};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
@@ -311,16 +311,4 @@ async fn reload(hub: &Hub, path: &Path, args: &Args) {
             "configuration rejected, the old one stays in force"
         ),
     }
-}
-
-/// Formats an error with all its causes, outermost first, separated by `: `.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

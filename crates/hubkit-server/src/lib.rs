@@ -47,3 +47,16 @@ pub use mqtt::HUB_ID_FILE;
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
 pub use token::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenError, TokenSource};
 pub use webhook::WEBHOOK_PREFIX;
+
+/// Formats an error with all its causes, outermost first, separated by `: `, for logs
+/// and status fields that show one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -37,7 +37,7 @@ impl Sink for HubSink {
             .store
             .insert_mqtt(write)
             .await
-            .map_err(|err| SinkError(error_chain(&err)))?;
+            .map_err(|err| SinkError(crate::error_chain(&err)))?;
         let records = written.cursors.len();
         self.state.metrics.records_stored.inc_by(records as u64);
         debug!(
@@ -137,17 +137,6 @@ fn record(
         timestamp: now,
         transport: Transport::Mqtt(transport.clone()),
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Returns the hub id from the data directory, creating it on first start: 12 random
