@@ -1,6 +1,7 @@
 //! `hubkit-bench` measures hubkitd's HTTPS webhook ingest against bare servers built here,
-//! and its file uploads against plain file writes, in the same run and on the same
-//! machine, and prints markdown tables.
+//! its file uploads against plain file writes, and its MQTT ingest against a subscriber
+//! that only counts messages, in the same run and on the same machine, and prints
+//! markdown tables.
 //!
 //! Subcommands:
 //! - `baseline --mode <tls|tls-sqlite-full|tls-sqlite-normal|tls-discard>` runs a bare
@@ -19,12 +20,17 @@
 //!   during the 100 MiB uploads. Its third step, the same uploads to the `tls-discard`
 //!   baseline, measures the transfer ceiling. `just bench-upload` calls it. It exits non-zero if any
 //!   upload failed or was stored wrongly.
+//! - `mqtt` measures the MQTT messages per second that hubkitd stores at QoS 0 and 1,
+//!   from a private Mosquitto broker it starts on 127.0.0.1, against a subscriber in the
+//!   harness that only counts them, in alternating turns. `just bench-mqtt` calls it. It
+//!   fails if a message is lost or stored twice.
 //!
 //! Progress and diagnostics go to stderr; `RUST_LOG` sets the log level (default `warn`).
 
 mod baseline;
 mod format;
 mod load;
+mod mqtt;
 mod orchestrate;
 mod report;
 mod sysinfo;
@@ -36,7 +42,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-/// Benchmark harness for hubkitd's HTTPS webhook ingest and file uploads.
+/// Benchmark harness for hubkitd's HTTPS webhook ingest, file uploads and MQTT ingest.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -55,6 +61,9 @@ enum Command {
     /// Measures hubkitd's file upload throughput against a file-write baseline and an HTTPS
     /// transfer ceiling, and its RSS during 100 MiB uploads, and prints the markdown results.
     Upload(upload::UploadArgs),
+    /// Measures the MQTT messages per second that hubkitd stores from a private Mosquitto
+    /// broker against a subscriber that only counts them, at QoS 0 and 1.
+    Mqtt(mqtt::MqttArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +78,7 @@ fn main() -> ExitCode {
         Command::Load(args) => load::run_cli(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => orchestrate::run(args),
         Command::Upload(args) => upload::run(args),
+        Command::Mqtt(args) => mqtt::run(args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");

@@ -96,14 +96,26 @@ pub(crate) struct Running {
     pub(crate) child: ChildGuard,
     pub(crate) output: PathBuf,
     pub(crate) url: String,
+    /// Bearer token of hubkitd's admin API; `None` for a baseline.
+    pub(crate) admin_token: Option<String>,
 }
 
 /// Kills and reaps the child process when dropped, so an early return leaves no server behind.
 pub(crate) struct ChildGuard(Child);
 
 impl ChildGuard {
+    /// Takes ownership of a spawned child process.
+    pub(crate) fn new(child: Child) -> Self {
+        ChildGuard(child)
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.0.id()
+    }
+
+    /// Returns the exit status if the child has exited, without waiting.
+    pub(crate) fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.0.try_wait()
     }
 }
 
@@ -385,6 +397,7 @@ pub(crate) fn start_baseline(
         child,
         output,
         url: format!("https://{addr}{webhook_path}"),
+        admin_token: None,
     })
 }
 
@@ -435,13 +448,14 @@ pub(crate) fn start_hubkitd(
         .with_context(|| format!("failed to create data directory {}", data_dir.display()))?;
     let port = free_port()?;
     let (output, stdout, stderr) = open_output(work_dir)?;
+    let admin_token = random_token()?;
     let child = Command::new(binary)
         .arg("--config")
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(&data_dir)
-        .env("HUBKITD_ADMIN_TOKEN", random_token()?)
+        .env("HUBKITD_ADMIN_TOKEN", &admin_token)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(stdout)
@@ -455,6 +469,7 @@ pub(crate) fn start_hubkitd(
         child,
         output,
         url: format!("https://127.0.0.1:{port}{webhook_path}"),
+        admin_token: Some(admin_token),
     })
 }
 
@@ -478,7 +493,7 @@ fn wait_healthy(child: &mut ChildGuard, port: u16) -> anyhow::Result<()> {
 }
 
 /// Returns a port that was free on 127.0.0.1 a moment ago.
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     // NOTE: another process may take the port between this drop and hubkitd's bind.
     let listener = TcpListener::bind("127.0.0.1:0").context("failed to bind 127.0.0.1:0")?;
     let port = listener
@@ -489,7 +504,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Returns 40 random hexadecimal characters (160 bits) for `HUBKITD_ADMIN_TOKEN`.
-fn random_token() -> anyhow::Result<String> {
+pub(crate) fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0_u8; 20];
     getrandom::fill(&mut bytes)
         .map_err(|err| anyhow::anyhow!("failed to read random bytes from the OS: {err}"))?;

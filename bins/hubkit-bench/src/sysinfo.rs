@@ -117,6 +117,83 @@ pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
     std::fs::write(&path, "5").with_context(|| format!("failed to write 5 to {path}"))
 }
 
+/// Returns the number of clock ticks per second that `/proc` CPU times count in
+/// (`getconf CLK_TCK`), or 100 if getconf fails.
+pub fn clock_ticks_per_second() -> u64 {
+    let ticks = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok());
+    // NOTE: 100 is USER_HZ on every mainstream Linux architecture, but it is assumed
+    // here, not read, when getconf is missing.
+    ticks.filter(|&ticks| ticks > 0).unwrap_or(100)
+}
+
+/// Reads the CPU time that process `pid` and its exited threads have used, user plus
+/// system, in clock ticks, from `/proc/<pid>/stat`.
+///
+/// # Errors
+/// Fails if the file cannot be read (the process has exited) or has another form.
+pub fn process_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+    stat_cpu_ticks(&stat).with_context(|| format!("{path} has no utime and stime fields"))
+}
+
+/// Returns `utime + stime`, fields 14 and 15 of `/proc/<pid>/stat` text. The fields are
+/// counted after the closing parenthesis of the command name, which may contain spaces.
+pub fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    // Field 3 (state) is the first after the name, so utime is the 12th and stime the 13th.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+/// CPU time of the whole machine, summed over all CPUs, in clock ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MachineTicks {
+    /// Ticks spent on anything other than idle and I/O wait.
+    pub busy: u64,
+    /// All ticks, idle and I/O wait included.
+    pub total: u64,
+}
+
+/// Reads the machine's CPU time from the first line of `/proc/stat`.
+///
+/// # Errors
+/// Fails if `/proc/stat` cannot be read or has another form.
+pub fn machine_cpu_ticks() -> anyhow::Result<MachineTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").context("failed to read /proc/stat")?;
+    machine_ticks(&stat).context("/proc/stat has no cpu line with at least 5 numbers")
+}
+
+/// Parses the `cpu` line of `/proc/stat` text: user, nice, system, idle, iowait, irq,
+/// softirq and steal, in ticks. Guest time is already part of user and nice, so it is
+/// not added again.
+pub fn machine_ticks(stat: &str) -> Option<MachineTicks> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if values.len() < 5 {
+        return None;
+    }
+    let total: u64 = values.iter().sum();
+    let idle = values[3] + values[4];
+    Some(MachineTicks {
+        busy: total - idle,
+        total,
+    })
+}
+
 /// Returns the type of the file system that contains `path`, from `/proc/mounts`.
 pub fn filesystem_type(path: &Path) -> Option<String> {
     let path = path.canonicalize().ok()?;

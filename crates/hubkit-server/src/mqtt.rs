@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::state::AppState;
 
-/// File in the data directory that holds the hub id.
+/// File in the data directory that contains the hub id.
 pub const HUB_ID_FILE: &str = "hub-id";
 
 /// Commits MQTT deliveries to the hub's store, through the bindings in force when the

@@ -26,7 +26,7 @@ pub struct NewDeadLetter {
     pub retain: bool,
     /// The payload as received.
     pub payload: Vec<u8>,
-    /// Why the payload did not become a record.
+    /// The reason the payload did not become a record.
     pub reason: String,
 }
 
@@ -39,8 +39,8 @@ pub struct DeadLetter {
     pub letter: NewDeadLetter,
 }
 
-/// What identifies a QoS 1 or 2 message within a broker session, so a redelivery of a
-/// committed message is recognised.
+/// The identity of a QoS 1 or 2 message within a broker session, which recognises a
+/// redelivery of a committed message.
 ///
 /// A broker reuses a packet identifier only after the hub acknowledged the message
 /// that had it, and it sets the DUP flag when it sends a message again. So a message

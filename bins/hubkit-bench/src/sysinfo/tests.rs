@@ -106,3 +106,35 @@ fn load_average_takes_three_fields() {
 fn load_average_of_short_text_is_none() {
     assert_eq!(load_average("0.52\n"), None);
 }
+
+#[test]
+fn stat_cpu_ticks_adds_utime_and_stime() {
+    let stat = "4242 (hubkitd) S 1 4242 4242 0 -1 4194560 1200 0 0 0 731 268 0 0 20 0 \
+                6 0 123456 812344 3072 18446744073709551615\n";
+    assert_eq!(stat_cpu_ticks(stat), Some(999));
+}
+
+#[test]
+fn stat_cpu_ticks_skips_name_with_spaces() {
+    let stat = "77 (tokio-rt (worker) 2) R 1 77 77 0 -1 0 0 0 0 0 5 7 0 0 20 0 1 0 1 1 1\n";
+    assert_eq!(stat_cpu_ticks(stat), Some(12));
+}
+
+#[test]
+fn stat_cpu_ticks_rejects_short_line() {
+    assert_eq!(stat_cpu_ticks("1 (init) S 0 1"), None);
+}
+
+#[test]
+fn machine_ticks_excludes_idle_and_iowait() {
+    let stat = "cpu  100 5 50 800 20 3 2 10 7 0\ncpu0 50 2 25 400 10 1 1 5 3 0\nintr 1\n";
+    let ticks = machine_ticks(stat).expect("valid cpu line");
+    assert_eq!(ticks.total, 990);
+    assert_eq!(ticks.busy, 170);
+}
+
+#[test]
+fn machine_ticks_needs_cpu_line() {
+    assert_eq!(machine_ticks("cpu0 1 2 3 4 5\n"), None);
+    assert_eq!(machine_ticks("cpu  1 2 3\n"), None);
+}
