@@ -892,3 +892,47 @@ async fn unreachable_broker_reports_its_error() {
     );
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn reload_reconnects_changed_broker() {
+    let broker = TestBroker::start().await.expect("broker");
+    let proxy = MqttProxy::start(broker.addr()).await.expect("proxy");
+    let names = Names::new("moved");
+    let p = &names.prefix;
+    let entry = format!("filter = \"{p}/#\"");
+    let hub = start_hub(&body(broker.addr(), &names, "", &[("sensors", &entry)])).await;
+    publish(
+        broker.addr(),
+        &format!("{p}/a"),
+        numbered(1..=1),
+        QoS::AtLeastOnce,
+        false,
+    )
+    .await;
+    wait_records(&hub, p, 1).await;
+
+    // The same broker behind a proxy is a changed address, so the hub reconnects there.
+    let moved = body(proxy.addr(), &names, "", &[("sensors", &entry)]);
+    let text = config_text(hub.dir.path(), "", &moved);
+    hub.hub
+        .reload(parse(hub.dir.path(), &text))
+        .await
+        .expect("reload");
+    wait_subscribed(&hub).await;
+    assert_eq!(proxy.connections_accepted(), 1);
+    let status = &hub.hub.broker_statuses()[0];
+    assert_eq!(status.address, format!("mqtt://{}", proxy.addr()));
+    assert_eq!(status.records, 1, "counters carry over a reconnect");
+
+    publish(
+        broker.addr(),
+        &format!("{p}/a"),
+        numbered(2..=2),
+        QoS::AtLeastOnce,
+        false,
+    )
+    .await;
+    let found = wait_records(&hub, p, 2).await;
+    assert_eq!(count_by_n(&found), BTreeMap::from([(1, 1), (2, 1)]));
+    hub.stop().await;
+}
