@@ -521,6 +521,27 @@ fn full_config_reads_every_key() {
         &webhook.auth,
         Auth::Basic { username, password: PasswordSpec::Phc(_) } if username == "door"
     ));
+
+    let broker = &config.brokers[0];
+    assert_eq!(broker.address.to_string(), "mqtts://broker.plant.local:8884");
+    assert_eq!(broker.username.as_deref(), Some("hub"));
+    assert_eq!(broker.password.as_deref(), Some("broker-secret"));
+    assert_eq!(broker.client_id.as_deref(), Some("plant-hub-1"));
+    assert_eq!(broker.keep_alive, Duration::from_secs(30));
+    assert!(!broker.clean_session);
+    assert_eq!(broker.max_packet_bytes, 2 * 1024 * 1024);
+    assert_eq!(
+        broker.tls.ca_file.as_deref(),
+        Some(Path::new("/etc/hubkit/broker-ca.pem"))
+    );
+    assert!(broker.tls.client_auth.is_some());
+    assert!(!broker.tls.accept_invalid_certs);
+    let topic = &config.topics[0];
+    assert_eq!(topic.filter.share_group(), Some("hubs"));
+    assert_eq!(topic.filter.filter(), "plant/line-1/+");
+    assert_eq!(topic.qos, hubkit_mqtt::Qos::ExactlyOnce);
+    assert_eq!(topic.format, hubkit_mqtt::DataFormat::String);
+    assert_eq!(topic.timeout, Duration::from_secs(10));
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
 }
 
