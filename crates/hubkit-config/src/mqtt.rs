@@ -35,15 +35,51 @@ pub(crate) fn build_brokers(
     report: &mut Report<'_>,
 ) -> Vec<BrokerSettings> {
     let mut names: HashMap<String, String> = HashMap::new();
+    let mut client_ids: HashMap<(String, u16, String), String> = HashMap::new();
     let mut brokers = Vec::new();
     for item in raw {
         let prefix = format!("brokers[{}]", item.index);
+        let name_span = item.value.name.span();
+        let id_span = item
+            .value
+            .client_id
+            .as_ref()
+            .map_or(name_span, Spanned::span);
         let name_ok = check_name(&item.value.name, "broker", &prefix, &mut names, report);
-        if let Some(settings) = build_broker(item.value, &prefix, report)
-            && name_ok
-        {
-            brokers.push(settings);
+        let Some(settings) = build_broker(item.value, &prefix, report) else {
+            continue;
+        };
+        if !name_ok {
+            continue;
         }
+        // Every hub id has the same length, so a placeholder finds the same collisions.
+        let client_id = settings.effective_client_id("000000000000");
+        let key = (
+            settings.address.host.to_ascii_lowercase(),
+            settings.address.port,
+            client_id.clone(),
+        );
+        if let Some(first) = client_ids.get(&key) {
+            let shown = match &settings.client_id {
+                Some(_) => format!("{client_id:?}"),
+                None => format!(
+                    "{:?}",
+                    settings
+                        .effective_client_id("HUBID")
+                        .replacen("HUBID", "<hub id>", 1)
+                ),
+            };
+            let message = format!(
+                "broker {:?} would connect to {} with client id {shown}, the same as {first}; \
+                 a broker closes one of two connections with the same client id, so the two \
+                 would disconnect each other in a loop. Set a unique client_id or rename one",
+                settings.name, settings.address
+            );
+            report.error(id_span, &format!("{prefix}.client_id"), message);
+            continue;
+        }
+        client_ids.insert(key, prefix);
+        brokers.push(settings);
     }
     brokers
 }

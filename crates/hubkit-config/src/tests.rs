@@ -401,3 +401,44 @@ fn files_larger_than_retention_total_warn() {
         warnings[0].message
     );
 }
+
+fn mqtt(brokers: &str) -> String {
+    format!(
+        "[[areas]]\nname = \"Plant\"\n[[areas.layers]]\nname = \"Sensors\"\nkind = \"mqtt\"\n{brokers}"
+    )
+}
+
+#[test]
+fn brokers_with_one_client_id_collide() {
+    let sanitised = mqtt(
+        "[[brokers]]\nname = \"plant a\"\nurl = \"mqtt://h\"\n\
+         [[brokers]]\nname = \"plant_a\"\nurl = \"mqtt://H\"\n",
+    );
+    let errors = errors_of(&sanitised);
+    assert_eq!(errors.errors()[0].field, "brokers[1].client_id");
+    assert!(
+        errors.errors()[0]
+            .message
+            .contains("the same as brokers[0]"),
+        "{errors}"
+    );
+
+    let explicit = mqtt(
+        "[[brokers]]\nname = \"a\"\nurl = \"mqtt://h\"\nclient_id = \"hub\"\n\
+         [[brokers]]\nname = \"b\"\nurl = \"mqtt://h:1883\"\nclient_id = \"hub\"\n",
+    );
+    let errors = errors_of(&explicit);
+    assert!(
+        errors.errors()[0].message.contains("client id \"hub\""),
+        "{errors}"
+    );
+
+    let other_broker = mqtt(
+        "[[brokers]]\nname = \"a\"\nurl = \"mqtt://h\"\nclient_id = \"hub\"\n\
+         [[brokers]]\nname = \"b\"\nurl = \"mqtt://other\"\nclient_id = \"hub\"\n",
+    );
+    assert!(
+        check(&other_broker).is_ok(),
+        "the same id on two brokers is fine"
+    );
+}

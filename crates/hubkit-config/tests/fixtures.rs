@@ -523,7 +523,10 @@ fn full_config_reads_every_key() {
     ));
 
     let broker = &config.brokers[0];
-    assert_eq!(broker.address.to_string(), "mqtts://broker.plant.local:8884");
+    assert_eq!(
+        broker.address.to_string(),
+        "mqtts://broker.plant.local:8884"
+    );
     assert_eq!(broker.username.as_deref(), Some("hub"));
     assert_eq!(broker.password.as_deref(), Some("broker-secret"));
     assert_eq!(broker.client_id.as_deref(), Some("plant-hub-1"));

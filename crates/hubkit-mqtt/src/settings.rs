@@ -122,6 +122,16 @@ pub enum AddressError {
         /// The port text.
         port: String,
     },
+    /// The host is not an IP address or a valid host name.
+    #[error("broker URL {url:?} has host {host:?}, which {rule}")]
+    InvalidHost {
+        /// The URL.
+        url: String,
+        /// The host.
+        host: String,
+        /// The rule the host breaks.
+        rule: &'static str,
+    },
     /// The URL's port and the `port` key disagree.
     #[error("broker URL {url:?} has port {in_url}, but the port key is {key}; give it once")]
     ConflictingPort {
@@ -159,10 +169,25 @@ impl BrokerAddress {
                 url: url.to_owned(),
             });
         }
+        if !rest.starts_with('[') && rest.matches(':').count() > 1 {
+            return Err(AddressError::InvalidHost {
+                url: url.to_owned(),
+                host: rest.to_owned(),
+                rule: "looks like an IPv6 address; write it in brackets, as in mqtt://[::1]",
+            });
+        }
+        let bracketed = rest.starts_with('[');
         let (host, url_port) = split_port(rest, url)?;
         if host.is_empty() {
             return Err(AddressError::MissingHost {
                 url: url.to_owned(),
+            });
+        }
+        if let Err(rule) = check_host(host, bracketed) {
+            return Err(AddressError::InvalidHost {
+                url: url.to_owned(),
+                host: host.to_owned(),
+                rule,
             });
         }
         let port = match (url_port, port) {
@@ -194,6 +219,45 @@ impl fmt::Display for BrokerAddress {
             write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
+}
+
+/// Checks a host: an IPv6 address inside brackets, an IPv4 address, or a host name of
+/// labels of letters, digits, `-` and `_`.
+fn check_host(host: &str, bracketed: bool) -> Result<(), &'static str> {
+    if bracketed {
+        return host
+            .parse::<std::net::Ipv6Addr>()
+            .map(drop)
+            .map_err(|_| "is not a valid IPv6 address");
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    if host.len() > 253 {
+        return Err("is longer than 253 characters");
+    }
+    let labels: Vec<&str> = host.strip_suffix('.').unwrap_or(host).split('.').collect();
+    for label in &labels {
+        if label.is_empty() || label.len() > 63 {
+            return Err("has an empty label or one longer than 63 characters");
+        }
+        if !label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err("contains a character other than letters, digits, `-`, `_` and `.`");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err("has a label that starts or ends with `-`");
+        }
+    }
+    if labels
+        .iter()
+        .all(|label| label.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err("is neither a valid IPv4 address nor a host name");
+    }
+    Ok(())
 }
 
 /// Splits `host[:port]` or `[ipv6][:port]`, returning the host without brackets.
@@ -355,6 +419,8 @@ mod tests {
         assert_eq!(ipv6.host, "::1");
         assert_eq!(ipv6.port, 1887);
         assert_eq!(ipv6.to_string(), "mqtt://[::1]:1887");
+        let name = BrokerAddress::parse("mqtt://broker_1.plant.local.", None).expect("valid");
+        assert_eq!(name.host, "broker_1.plant.local.");
     }
 
     #[test]
@@ -369,6 +435,19 @@ mod tests {
             ("mqtt://h:0", "has port \"0\""),
             ("mqtt://h:99999", "has port \"99999\""),
             ("mqtt://h:x", "has port \"x\""),
+            ("mqtt://::1", "write it in brackets"),
+            ("mqtt://[::g]", "not a valid IPv6 address"),
+            (
+                "mqtt://1.2.3.4.5",
+                "neither a valid IPv4 address nor a host name",
+            ),
+            (
+                "mqtt://300.1.1.1",
+                "neither a valid IPv4 address nor a host name",
+            ),
+            ("mqtt://a..b", "empty label"),
+            ("mqtt://-a.b", "starts or ends with `-`"),
+            ("mqtt://a*b", "contains a character other than"),
         ];
         for (url, expected) in cases {
             let err = BrokerAddress::parse(url, None).expect_err(url);

@@ -49,4 +49,12 @@ pub trait Sink: Send + Sync + 'static {
         &self,
         delivery: Delivery,
     ) -> impl Future<Output = Result<Outcome, SinkError>> + Send;
+
+    /// Forgets what identified committed messages of `session`, because the broker
+    /// reported that it has no stored session and numbers packets anew. The broker task
+    /// waits for this before it hands over the new connection's first message.
+    fn forget_session(
+        &self,
+        session: Arc<str>,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
 }

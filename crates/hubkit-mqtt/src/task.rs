@@ -277,6 +277,14 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
                         Some(Err(err)) => return Ended::Lost(err.to_string(), Some(err)),
                         None => return Ended::Lost("the connection task ended".to_owned(), None),
                     };
+                    if event == (Event::Connected { session_present: false }) {
+                        // Packet identifiers of the old session must not match messages
+                        // of the new one, so the reset commits before any new message.
+                        if let Err(err) = self.sink.forget_session(self.session.clone()).await {
+                            let message = format!("failed to reset the session's redelivery state: {err}");
+                            return Ended::Lost(message, None);
+                        }
+                    }
                     if let Err(ended) = self.handle_event(link, event) {
                         return ended;
                     }

@@ -167,6 +167,13 @@ pub(crate) fn insert_extra(
     Ok(())
 }
 
+/// Deletes the inbox rows of `session`. Runs inside a write transaction.
+pub(crate) fn reset_session(conn: &Connection, session: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM mqtt_inbox WHERE session = ?1")?
+        .execute([session])
+        .map(drop)
+}
+
 /// Returns up to `limit` dead letters with ids below `before`, newest first.
 pub(crate) fn dead_letters(
     conn: &Connection,

@@ -192,6 +192,20 @@ impl Store {
         Ok(MqttWritten { cursors, duplicate })
     }
 
+    /// Forgets what identified the committed messages of `session`, after the broker
+    /// reported that it has no stored session: it numbers packets anew, so a redelivery
+    /// in the new session must never match a message of the old one. The reset goes
+    /// through the writer's queue, so writes queued before it are committed first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Write`] when the transaction fails, [`StoreError::Closed`] after
+    /// [`close`](Store::close).
+    pub async fn reset_mqtt_session(&self, session: &str) -> Result<(), StoreError> {
+        let attachment = Attachment::ResetSession(session.to_owned());
+        self.write(Vec::new(), attachment).await.map(drop)
+    }
+
     /// Returns up to `limit` (1 to 1000) dead letters with ids below `before`, newest
     /// first.
     ///
@@ -229,8 +243,11 @@ impl Store {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        let has_extra = matches!(&attachment, Attachment::Mqtt(extra)
-            if !extra.dead_letters.is_empty() || extra.inbox.is_some());
+        let has_extra = match &attachment {
+            Attachment::Mqtt(extra) => !extra.dead_letters.is_empty() || extra.inbox.is_some(),
+            Attachment::ResetSession(_) => true,
+            Attachment::None | Attachment::File(..) => false,
+        };
         if records.is_empty() && !has_extra {
             return Ok((Vec::new(), false));
         }

@@ -45,6 +45,8 @@ pub(crate) enum Attachment {
     File(NewFile, i64),
     /// Dead letters and the inbox row of an MQTT message.
     Mqtt(MqttExtra),
+    /// Forget the inbox rows of an MQTT session that the broker no longer has.
+    ResetSession(String),
 }
 
 /// Message to the writer thread.
@@ -464,6 +466,9 @@ fn insert_all(
         }
         Attachment::Mqtt(extra) => {
             insert_extra(conn, extra, crate::mqtt::time_ns(&chrono::Utc::now()))?;
+        }
+        Attachment::ResetSession(session) => {
+            crate::mqtt::reset_session(conn, session)?;
         }
     }
     Ok(cursors)

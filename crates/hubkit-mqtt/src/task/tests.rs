@@ -113,6 +113,7 @@ impl Connector for Script {
 struct ScriptedSink {
     delivered: Mutex<Vec<u16>>,
     failures: Mutex<u32>,
+    forgotten: Mutex<u32>,
 }
 
 impl Sink for ScriptedSink {
@@ -135,6 +136,12 @@ impl Sink for ScriptedSink {
             records: 1,
             ..Outcome::default()
         })
+    }
+
+    async fn forget_session(&self, session: Arc<str>) -> Result<(), SinkError> {
+        assert_eq!(&*session, "hub@127.0.0.1:1883");
+        *self.forgotten.lock().expect("lock") += 1;
+        Ok(())
     }
 }
 
@@ -293,7 +300,8 @@ async fn resumed_session_is_not_resubscribed() {
     let (first, first_log) = script.add();
     let (second, second_log) = script.add();
     let (third, third_log) = script.add();
-    let running = start(&script, Arc::default(), vec![entry("s", "sensors/#", 30)]);
+    let sink = Arc::new(ScriptedSink::default());
+    let running = start(&script, sink.clone(), vec![entry("s", "sensors/#", 30)]);
     first.send(connected(false)).expect("send");
     first.send(granted()).expect("send");
     first

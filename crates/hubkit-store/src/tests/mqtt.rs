@@ -152,3 +152,17 @@ async fn redelivered_dead_letter_is_not_stored_twice() {
     assert!(again.duplicate);
     assert_eq!(store.dead_letter_count().expect("count"), 1);
 }
+
+#[tokio::test]
+async fn session_reset_forgets_committed_messages() {
+    let folder = tempdir();
+    let store = open(&folder);
+    store.insert_mqtt(write(1, b"open", false)).await.expect("insert");
+    store
+        .reset_mqtt_session("hubkit-1@127.0.0.1:1883")
+        .await
+        .expect("reset");
+    let again = store.insert_mqtt(write(1, b"open", true)).await.expect("insert");
+    assert!(!again.duplicate, "a message of the new session is new");
+    assert_eq!(record_count(&store).await, 2);
+}
