@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use http::request::Parts;
-use http::{Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 use hubkit_model::format_timestamp;
 use hubkit_mqtt::{BrokerStatus, EntryStatus, SubscriptionState};
 use hubkit_store::DeadLetter;
@@ -119,8 +119,8 @@ fn timestamp(time: SystemTime) -> String {
     format_timestamp(&DateTime::<Utc>::from(time))
 }
 
-/// One dead letter as the API lists it. The payload is base64; `payload_text` repeats it
-/// when it is valid UTF-8.
+/// One dead letter as the API lists it: the payload's first bytes and its size, and the
+/// URL of the whole payload, so a page of large letters stays small.
 #[derive(Serialize)]
 struct DeadLetterView {
     id: i64,
@@ -132,9 +132,12 @@ struct DeadLetterView {
     qos: u8,
     retain: bool,
     reason: String,
-    payload_bytes: usize,
-    payload_base64: String,
-    payload_text: Option<String>,
+    payload_bytes: u64,
+    payload_truncated: bool,
+    payload_preview_base64: String,
+    /// The preview as text when it is UTF-8, up to the last whole character.
+    payload_preview_text: Option<String>,
+    payload_url: String,
 }
 
 pub(crate) async fn dead_letters(
@@ -146,15 +149,7 @@ pub(crate) async fn dead_letters(
         .store
         .dead_letters(before, limit)
         .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "failed to read dead letters");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store-unavailable",
-                "Service Unavailable",
-                "reading the dead letters failed; retry later",
-            )
-        })?;
+        .map_err(store_unavailable)?;
     let views: Vec<DeadLetterView> = page.letters.into_iter().map(dead_letter_view).collect();
     Ok(json_response(&serde_json::json!({
         "dead_letters": views,
@@ -162,8 +157,66 @@ pub(crate) async fn dead_letters(
     })))
 }
 
+/// Serves `GET /api/v1/dead-letters/<id>/payload`: the raw payload bytes.
+pub(crate) async fn dead_letter_payload(
+    state: &AppState,
+    rest: &str,
+) -> Result<Response<ResponseBody>, Problem> {
+    let id = rest
+        .strip_suffix("/payload")
+        .and_then(|id| id.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| Problem::route_not_found(&format!("/api/v1/dead-letters/{rest}")))?;
+    let payload = state
+        .store
+        .dead_letter_payload(id)
+        .await
+        .map_err(store_unavailable)?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "dead-letter-not-found",
+                "Not Found",
+                format!("there is no dead letter {id}; list them at /api/v1/dead-letters"),
+            )
+        })?;
+    let mut response = Response::new(crate::body::full(payload));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn store_unavailable(err: hubkit_store::StoreError) -> Problem {
+    tracing::warn!(error = %crate::error_chain(&err), "failed to read dead letters");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "Service Unavailable",
+        "reading the dead letters failed; retry later",
+    )
+}
+
 fn dead_letter_view(stored: DeadLetter) -> DeadLetterView {
     let letter = stored.letter;
+    let truncated = stored.payload_bytes > letter.payload.len() as u64;
+    let preview_text = match std::str::from_utf8(&letter.payload) {
+        Ok(text) => Some(text.to_owned()),
+        // A preview may end inside a character; keep the whole ones before it.
+        Err(err) if truncated && err.error_len().is_none() => {
+            std::str::from_utf8(&letter.payload[..err.valid_up_to()])
+                .ok()
+                .map(str::to_owned)
+        }
+        Err(_) => None,
+    };
     DeadLetterView {
         id: stored.id,
         received_at: format_timestamp(&letter.received_at),
@@ -174,17 +227,27 @@ fn dead_letter_view(stored: DeadLetter) -> DeadLetterView {
         qos: letter.qos,
         retain: letter.retain,
         reason: letter.reason,
-        payload_bytes: letter.payload.len(),
-        payload_base64: base64::engine::general_purpose::STANDARD.encode(&letter.payload),
-        payload_text: String::from_utf8(letter.payload).ok(),
+        payload_bytes: stored.payload_bytes,
+        payload_truncated: truncated,
+        payload_preview_base64: base64::engine::general_purpose::STANDARD.encode(&letter.payload),
+        payload_preview_text: preview_text,
+        payload_url: format!("/api/v1/dead-letters/{}/payload", stored.id),
     }
 }
 
 fn parse_page(query: &str) -> Result<(Option<i64>, usize), Problem> {
     let mut before = None;
     let mut limit = DEFAULT_DEAD_LETTERS;
+    let mut seen: Vec<&str> = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if seen.contains(&name) {
+            return Err(invalid_parameter(format!(
+                "parameter {:?} is given twice; give it once",
+                truncate(name, 60)
+            )));
+        }
+        seen.push(name);
         match name {
             "before" => match value.parse::<i64>() {
                 Ok(id) if id > 0 => before = Some(id),

@@ -142,6 +142,21 @@ async fn dispatch(
         };
         return (response.unwrap_or_else(Problem::into_response), endpoint);
     }
+    if let Some(rest) = path.strip_prefix("/api/v1/dead-letters/") {
+        let endpoint = "/api/v1/dead-letters/payload".to_owned();
+        if request.method != Method::GET && request.method != Method::HEAD {
+            let problem = Problem::method_not_allowed(
+                "GET, HEAD",
+                "/api/v1/dead-letters/<id>/payload is read-only; use GET".to_owned(),
+            );
+            return (problem.into_response(), endpoint);
+        }
+        let response = match api::check_admin(state, request) {
+            Ok(()) => crate::mqtt_api::dead_letter_payload(state, rest).await,
+            Err(problem) => Err(problem),
+        };
+        return (response.unwrap_or_else(Problem::into_response), endpoint);
+    }
     let endpoint = match path {
         "/healthz"
         | "/metrics"

@@ -470,11 +470,37 @@ async fn undecodable_payloads_become_dead_letters() {
         reasons[3].contains("invalid JSON at line 1, column 2"),
         "{reasons:?}"
     );
-    assert_eq!(ours[3]["payload_text"], "not json");
-    assert_eq!(ours[3]["payload_base64"], "bm90IGpzb24=");
+    assert_eq!(ours[3]["payload_preview_text"], "not json");
+    assert_eq!(ours[3]["payload_preview_base64"], "bm90IGpzb24=");
+    assert_eq!(ours[3]["payload_truncated"], false);
     assert_eq!(ours[3]["topic_entry"], "json");
-    assert_eq!(ours[0]["payload_text"], Value::Null);
+    assert_eq!(ours[0]["payload_preview_text"], Value::Null);
     assert_eq!(ours[0]["payload_bytes"], 3);
+
+    let url = ours[0]["payload_url"].as_str().expect("payload url");
+    let (name, value) = admin();
+    let raw = hub
+        .client
+        .get(url, &[(name, &value)])
+        .await
+        .expect("payload");
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.body.as_ref(), b"ok\xc3");
+    assert_eq!(raw.header("content-type"), "application/octet-stream");
+    let missing = hub
+        .client
+        .get("/api/v1/dead-letters/999999/payload", &[(name, &value)])
+        .await
+        .expect("missing");
+    assert_eq!(missing.status, 404);
+    let unauthorised = hub.client.get(url, &[]).await.expect("no token");
+    assert_eq!(unauthorised.status, 401);
+    let twice = hub
+        .client
+        .get("/api/v1/dead-letters?limit=1&limit=2", &[(name, &value)])
+        .await
+        .expect("twice");
+    assert_eq!(twice.status, 400);
 
     let (name, value) = admin();
     let metrics = hub
@@ -710,6 +736,11 @@ async fn oversized_message_is_dead_lettered_once() {
     let page = api(&hub, "/api/v1/dead-letters").await;
     let letter = &page["dead_letters"][0];
     assert_eq!(letter["payload_bytes"], 4096);
+    assert_eq!(letter["payload_truncated"], true);
+    assert_eq!(
+        letter["payload_preview_text"].as_str().map(str::len),
+        Some(256)
+    );
     assert!(
         letter["reason"]
             .as_str()

@@ -29,7 +29,10 @@ mod tests;
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use files::{FileRemoval, FileRow, NewFile};
-pub use mqtt::{DeadLetter, DeadLetterPage, InboxKey, MqttWrite, MqttWritten, NewDeadLetter};
+pub use mqtt::{
+    DEAD_LETTER_PREVIEW_BYTES, DeadLetter, DeadLetterPage, InboxKey, MqttWrite, MqttWritten,
+    NewDeadLetter,
+};
 pub use options::{
     CommitObserver, CommitStats, DEFAULT_BROADCAST_CAPACITY, DEFAULT_MAX_BATCH,
     DEFAULT_QUEUE_CAPACITY, StoreOptions, Synchronous,

@@ -30,13 +30,20 @@ pub struct NewDeadLetter {
     pub reason: String,
 }
 
-/// A stored dead letter.
+/// Bytes of a payload that a dead-letter page includes; the whole payload is read one
+/// letter at a time with [`Store::dead_letter_payload`](crate::Store::dead_letter_payload).
+pub const DEAD_LETTER_PREVIEW_BYTES: usize = 256;
+
+/// A stored dead letter, as a page lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter {
     /// Row id, increasing in the order the letters were stored.
     pub id: i64,
-    /// The letter as written.
+    /// The letter as written, with `payload` cut to its first
+    /// [`DEAD_LETTER_PREVIEW_BYTES`] bytes.
     pub letter: NewDeadLetter,
+    /// Size of the whole payload in bytes.
+    pub payload_bytes: u64,
 }
 
 /// The identity of a QoS 1 or 2 message within a broker session, which recognises a
@@ -102,8 +109,8 @@ pub(crate) struct MqttExtra {
 const INSERT_DEAD_LETTER_SQL: &str = "INSERT INTO dead_letters (received_ns, protocol, broker, \
      device, topic, qos, retain, payload, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-const DEAD_LETTER_COLUMNS: &str =
-    "id, received_ns, protocol, broker, device, topic, qos, retain, payload, reason";
+const DEAD_LETTER_COLUMNS: &str = "id, received_ns, protocol, broker, device, topic, qos, \
+     retain, coalesce(substr(payload, 1, 256), x''), reason, length(payload)";
 
 /// Converts a receipt time to nanoseconds; times after the year 2262, which `i64`
 /// nanoseconds cannot hold, become the largest value.
@@ -205,6 +212,16 @@ pub(crate) fn dead_letters(
     })
 }
 
+/// Returns the whole payload of dead letter `id`, or `None` when there is none.
+pub(crate) fn dead_letter_payload(
+    conn: &Connection,
+    id: i64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached("SELECT payload FROM dead_letters WHERE id = ?1")
+        .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
+        .map_err(|source| StoreError::Read { source })
+}
+
 /// Returns the number of dead letters.
 pub(crate) fn dead_letter_count(conn: &Connection) -> Result<u64, StoreError> {
     conn.query_row("SELECT count(*) FROM dead_letters", [], |row| {
@@ -216,8 +233,10 @@ pub(crate) fn dead_letter_count(conn: &Connection) -> Result<u64, StoreError> {
 
 fn decode_dead_letter(row: &Row<'_>) -> rusqlite::Result<DeadLetter> {
     let received_ns: i64 = row.get(1)?;
+    let payload_bytes: i64 = row.get(10)?;
     Ok(DeadLetter {
         id: row.get(0)?,
+        payload_bytes: payload_bytes.unsigned_abs(),
         letter: NewDeadLetter {
             received_at: DateTime::from_timestamp_nanos(received_ns),
             protocol: row.get(2)?,

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::codec::EncodedRecord;
 use crate::files::{FileRemoval, FileRow, NewFile, find_file, live_files, mark_removed};
 use crate::mqtt::{
-    DeadLetterPage, MqttExtra, MqttWrite, MqttWritten, dead_letter_count, dead_letters,
+    DeadLetterPage, MqttExtra, MqttWrite, MqttWritten, dead_letter_count, dead_letter_payload,
+    dead_letters,
 };
 use crate::schema::{open_reader, open_writer};
 use crate::writer::{Attachment, Message, WriteRequest, Writer};
@@ -224,6 +225,19 @@ impl Store {
         })
         .await
         .map_err(|source| StoreError::ReadTask { source })?
+    }
+
+    /// Returns the whole payload of dead letter `id`, or `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails, [`StoreError::ReadTask`] when the blocking
+    /// task fails.
+    pub async fn dead_letter_payload(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.with_reader(|conn| dead_letter_payload(conn, id)))
+            .await
+            .map_err(|source| StoreError::ReadTask { source })?
     }
 
     /// Returns the number of stored dead letters. Blocks the calling thread.

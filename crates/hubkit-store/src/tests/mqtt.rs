@@ -130,6 +130,7 @@ async fn dead_letters_are_stored_and_paged() {
         .collect();
     assert_eq!(reasons, ["reason 4", "reason 3"]);
     assert_eq!(page.letters[0].letter.payload, b"{not json");
+    assert_eq!(page.letters[0].payload_bytes, 9);
     let next = store
         .dead_letters(page.next_before, 10)
         .await
@@ -157,12 +158,57 @@ async fn redelivered_dead_letter_is_not_stored_twice() {
 async fn session_reset_forgets_committed_messages() {
     let folder = tempdir();
     let store = open(&folder);
-    store.insert_mqtt(write(1, b"open", false)).await.expect("insert");
+    store
+        .insert_mqtt(write(1, b"open", false))
+        .await
+        .expect("insert");
     store
         .reset_mqtt_session("hubkit-1@127.0.0.1:1883")
         .await
         .expect("reset");
-    let again = store.insert_mqtt(write(1, b"open", true)).await.expect("insert");
+    let again = store
+        .insert_mqtt(write(1, b"open", true))
+        .await
+        .expect("insert");
     assert!(!again.duplicate, "a message of the new session is new");
     assert_eq!(record_count(&store).await, 2);
+}
+
+#[tokio::test]
+async fn dead_letter_page_has_payload_preview() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let mut big = letter("too large");
+    big.payload = vec![b'x'; 5000];
+    // SQLite's substr of an empty blob is NULL, which the page must still read.
+    let mut empty = letter("payload is empty");
+    empty.payload = Vec::new();
+    let write = MqttWrite {
+        records: Vec::new(),
+        dead_letters: vec![empty, big],
+        inbox: None,
+    };
+    store.insert_mqtt(write).await.expect("insert");
+    let page = store.dead_letters(None, 10).await.expect("page");
+    assert_eq!(page.letters[1].payload_bytes, 0);
+    assert!(page.letters[1].letter.payload.is_empty());
+    let listed = &page.letters[0];
+    assert_eq!(listed.payload_bytes, 5000);
+    assert_eq!(
+        listed.letter.payload.len(),
+        crate::DEAD_LETTER_PREVIEW_BYTES
+    );
+    let whole = store
+        .dead_letter_payload(listed.id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(whole.len(), 5000);
+    assert_eq!(
+        store
+            .dead_letter_payload(listed.id + 1)
+            .await
+            .expect("read"),
+        None
+    );
 }
