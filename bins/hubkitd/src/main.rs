@@ -85,6 +85,20 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
                 eprintln!("{}: invalid TLS files: {err:#}", file.display());
                 return Ok(ExitCode::FAILURE);
             }
+            let mut tls_failed = false;
+            for broker in config.brokers.iter().filter(|b| b.address.tls) {
+                if let Err(err) = hubkit_mqtt::check_tls(&broker.tls) {
+                    eprintln!(
+                        "{}: broker {:?}: invalid TLS files: {err}",
+                        file.display(),
+                        broker.name
+                    );
+                    tls_failed = true;
+                }
+            }
+            if tls_failed {
+                return Ok(ExitCode::FAILURE);
+            }
             println!(
                 "{}: valid ({}, {}, {}, {}, {})",
                 file.display(),

@@ -128,3 +128,21 @@ fn missing_config_flag_is_an_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--config"), "{stderr}");
 }
+
+#[test]
+fn check_config_reads_broker_tls_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing-ca.pem");
+    let text = format!(
+        "[[areas]]\nname = \"P\"\n  [[areas.layers]]\n  name = \"S\"\n  kind = \"mqtt\"\n\
+         [[brokers]]\nname = \"secure\"\nurl = \"mqtts://broker.local\"\n\
+         [brokers.tls]\nca_file = {:?}\n",
+        missing.display().to_string()
+    );
+    let stderr = check_config_fails(&dir.path().join("hubkit.toml"), &text);
+    assert!(
+        stderr.contains("broker \"secure\": invalid TLS files"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("missing-ca.pem"), "{stderr}");
+}

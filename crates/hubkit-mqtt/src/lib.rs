@@ -47,4 +47,5 @@ pub use sink::{Delivery, Outcome, Sink, SinkError};
 pub use status::{BrokerStatus, ConnectionState, EntryStatus, SharedStatus, SubscriptionState};
 pub use supervisor::Supervisor;
 pub use task::{BrokerTask, Control, MAX_PENDING_DELIVERIES, wire_qos};
+pub use tls::check_tls;
 pub use topic::{FilterError, MAX_TOPIC_BYTES, TopicFilter, validate_topic_name};

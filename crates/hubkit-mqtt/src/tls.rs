@@ -29,8 +29,13 @@ pub(crate) fn client_config(settings: &BrokerTls) -> Result<Arc<ClientConfig>, S
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
+    } else if let Some(ca_file) = &settings.ca_file {
+        let verifier = PinningVerifier::new(ca_file, provider.clone())?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
     } else {
-        builder.with_root_certificates(root_store(settings.ca_file.as_deref())?)
+        builder.with_root_certificates(root_store(None)?)
     };
     let config = match &settings.client_auth {
         None => builder.with_no_client_auth(),
@@ -89,6 +94,81 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String
     Ok(certs)
 }
 
+/// Verifies the server against the certificates of a CA file, and also accepts a server
+/// certificate that is itself one of them. A self-signed certificate made with
+/// `openssl req -x509` is marked as a CA, which webpki rejects as a server certificate
+/// (`CaUsedAsEndEntity`); OpenSSL-based clients such as `mosquitto_sub --cafile` accept it,
+/// and a user who put that exact certificate in the file trusts it.
+#[derive(Debug)]
+struct PinningVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl PinningVerifier {
+    fn new(ca_file: &Path, provider: Arc<rustls::crypto::CryptoProvider>) -> Result<Self, String> {
+        let pinned = read_certificates(ca_file)?;
+        let roots = root_store(Some(ca_file))?;
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|err| format!("failed to use {} as CA file: {err}", ca_file.display()))?;
+        Ok(PinningVerifier { inner, pinned })
+    }
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(verified) => Ok(verified),
+            Err(_)
+                if self
+                    .pinned
+                    .iter()
+                    .any(|pinned| pinned.as_ref() == end_entity.as_ref()) =>
+            {
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// Accepts any server certificate but still checks the handshake signature, so the
 /// server must hold the key of the certificate it sent.
 #[derive(Debug)]
@@ -128,5 +208,75 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// Checks that the TLS settings can be used: the files exist and contain what they
+/// should.
+///
+/// # Errors
+///
+/// Returns a message naming the file that cannot be read or the setting that fails.
+pub fn check_tls(settings: &BrokerTls) -> Result<(), String> {
+    client_config(settings).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed_ca(
+        name: &str,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        CertificateDer<'static>,
+    ) {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, cert.pem()).expect("write");
+        (dir, path, cert.der().clone())
+    }
+
+    #[test]
+    fn pinned_self_signed_ca_is_accepted() {
+        let (_dir, path, der) = self_signed_ca("broker.local");
+        let provider = Arc::new(ring::default_provider());
+        let verifier = PinningVerifier::new(&path, provider).expect("verifier");
+        let name = ServerName::try_from("broker.local").expect("name");
+        let now = UnixTime::now();
+        assert!(
+            verifier
+                .verify_server_cert(&der, &[], &name, &[], now)
+                .is_ok()
+        );
+
+        let (_other_dir, _other_path, other) = self_signed_ca("broker.local");
+        let rejected = verifier.verify_server_cert(&other, &[], &name, &[], now);
+        assert!(rejected.is_err(), "a different certificate is not trusted");
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_named() {
+        let missing = BrokerTls {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..BrokerTls::default()
+        };
+        let err = check_tls(&missing).expect_err("missing file");
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").expect("write");
+        let err = check_tls(&BrokerTls {
+            ca_file: Some(empty),
+            ..BrokerTls::default()
+        })
+        .expect_err("empty file");
+        assert!(err.contains("contains no PEM certificate"), "{err}");
     }
 }
