@@ -135,6 +135,22 @@ pub trait Connection: Send + 'static {
     /// Connects on the first call, then waits for the next event. After an error the
     /// connection is finished and must be dropped.
     fn poll(&mut self) -> impl Future<Output = Result<Event, ConnectionError>> + Send;
+
+    /// Writes the PUBACK (QoS 1) or PUBREC (QoS 2) of a message into the connection's
+    /// send buffer; [`flush`](Connection::flush) sends it. A connection that is not
+    /// connected drops it, and the broker redelivers the message.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the connection is broken.
+    fn ack(&mut self, token: AckToken) -> impl Future<Output = Result<(), ConnectionError>> + Send;
+
+    /// Sends what [`ack`](Connection::ack) wrote.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the connection is broken.
+    fn flush(&mut self) -> impl Future<Output = Result<(), ConnectionError>> + Send;
 }
 
 /// Queues requests for a [`Connection`] without waiting.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rumqttc::mqttbytes::Error as PacketError;
 use rumqttc::{
     AsyncClient, ClientError, ConnectReturnCode, EventLoop, Incoming, MqttOptions, NetworkOptions,
-    Publish, QoS, StateError, SubscribeReasonCode, TlsConfiguration, Transport,
+    Packet, PubAck, Publish, QoS, StateError, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 
 use crate::client::{
@@ -14,9 +14,8 @@ use crate::client::{
 };
 use crate::{BrokerSettings, Qos, tls};
 
-/// Requests a connection can queue before `try_*` fails. The broker task keeps at most
-/// [`crate::MAX_PENDING_DELIVERIES`] acknowledgements outstanding, plus one request per
-/// topic entry, so the queue never fills in practice.
+/// Requests a connection can queue before `try_*` fails: SUBSCRIBE and UNSUBSCRIBE, one
+/// per filter, and DISCONNECT. PUBACKs do not use this queue.
 const REQUEST_QUEUE: usize = 4096;
 
 /// Makes rumqttc connections to one broker.
@@ -110,6 +109,46 @@ impl Connection for RumqttcConnection {
             Err(err) => Err(self.connection_error(err)),
         }
     }
+
+    /// Writes the acknowledgement straight into the connection's buffer. rumqttc's own
+    /// `ack` queues a request that its event loop sends at most one per turn, while a
+    /// turn reads up to ten packets, so under a steady stream the acknowledgements fall
+    /// ever further behind. With manual acknowledgements rumqttc keeps no state for a
+    /// QoS 1 PUBACK, so writing it here skips nothing. A PUBREC still goes through
+    /// rumqttc, which must record the QoS 2 packet it answers.
+    async fn ack(&mut self, token: AckToken) -> Result<(), ConnectionError> {
+        if token.qos == Qos::ExactlyOnce {
+            return self
+                .client
+                .try_ack(&ack_publish(token))
+                .map_err(|err| ConnectionError::Other(request_error("PUBREC", &err).to_string()));
+        }
+        let Some(network) = self.eventloop.network.as_mut() else {
+            return Ok(());
+        };
+        network
+            .write(Packet::PubAck(PubAck::new(token.pkid)))
+            .await
+            .map_err(|err| ConnectionError::Other(format!("failed to write a PUBACK: {err}")))
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
+        let Some(network) = self.eventloop.network.as_mut() else {
+            return Ok(());
+        };
+        network
+            .flush()
+            .await
+            .map_err(|err| ConnectionError::Other(format!("failed to send PUBACKs: {err}")))
+    }
+}
+
+/// Returns the `Publish` that rumqttc's `ack` needs: it reads only the QoS and packet
+/// identifier.
+fn ack_publish(token: AckToken) -> Publish {
+    let mut publish = Publish::new("", to_rumqttc(token.qos), Vec::new());
+    publish.pkid = token.pkid;
+    publish
 }
 
 /// The request handle of a [`RumqttcConnection`].
@@ -130,11 +169,8 @@ impl Requests for RumqttcRequests {
     }
 
     fn try_ack(&self, token: AckToken) -> Result<(), RequestError> {
-        // rumqttc acknowledges a Publish by its QoS and packet identifier only.
-        let mut publish = Publish::new("", to_rumqttc(token.qos), Vec::new());
-        publish.pkid = token.pkid;
         self.0
-            .try_ack(&publish)
+            .try_ack(&ack_publish(token))
             .map_err(|err| request_error("PUBACK", &err))
     }
 

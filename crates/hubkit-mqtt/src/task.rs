@@ -213,9 +213,11 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
     async fn run_connection(&mut self, connection: C::Connection, started: Instant) -> Ended {
         let requests = connection.requests();
         let (events_tx, mut events) = mpsc::channel(EVENT_QUEUE);
-        let poller = tokio::spawn(poll_connection(connection, events_tx));
+        let (acks, acks_rx) = mpsc::unbounded_channel();
+        let poller = tokio::spawn(poll_connection(connection, events_tx, acks_rx));
         let mut link = Link {
             requests,
+            acks,
             pending: FuturesOrdered::new(),
             subscribing: VecDeque::new(),
             unsubscribing: VecDeque::new(),
@@ -464,10 +466,10 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
                 status.duplicates += 1;
             }
         }
-        if let Some(token) = delivered.ack {
-            link.requests
-                .try_ack(token)
-                .map_err(|err| Ended::Lost(err.to_string(), None))?;
+        if let Some(token) = delivered.ack
+            && link.acks.send(token).is_err()
+        {
+            return Err(Ended::Lost("the connection task ended".to_owned(), None));
         }
         Ok(())
     }
@@ -603,6 +605,9 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
 /// Requests and in-flight work of one connection.
 struct Link<R> {
     requests: R,
+    /// Acknowledgements for the polling task to write. The number waiting is bounded by
+    /// [`MAX_PENDING_DELIVERIES`], because each comes from a finished delivery.
+    acks: mpsc::UnboundedSender<AckToken>,
     pending: FuturesOrdered<DeliveryFuture>,
     subscribing: VecDeque<PendingSubscribe>,
     unsubscribing: VecDeque<String>,
@@ -671,17 +676,74 @@ struct SubscriptionPlan {
     subscribed_as: std::collections::HashMap<String, String>,
 }
 
+/// Drives one connection: forwards its events to the broker task and writes the
+/// acknowledgements the broker task sends back, between polls and while an event waits
+/// for room in the queue, so acknowledgements never wait behind incoming messages.
 async fn poll_connection<C: Connection>(
     mut connection: C,
     events: mpsc::Sender<Result<Event, ConnectionError>>,
+    mut acks: mpsc::UnboundedReceiver<AckToken>,
 ) {
     loop {
-        let event = connection.poll().await;
+        if let Err(err) = write_queued_acks(&mut connection, &mut acks, None).await {
+            let _ = events.send(Err(err)).await;
+            return;
+        }
+        let event = tokio::select! {
+            biased;
+            token = acks.recv() => match token {
+                Some(token) => match write_queued_acks(&mut connection, &mut acks, Some(token)).await {
+                    Ok(()) => continue,
+                    Err(err) => Err(err),
+                },
+                None => return,
+            },
+            event = connection.poll() => event,
+        };
         let failed = event.is_err();
-        if events.send(event).await.is_err() || failed {
+        let mut event = Some(event);
+        while let Some(pending) = event.take() {
+            tokio::select! {
+                biased;
+                token = acks.recv() => {
+                    event = Some(pending);
+                    let Some(token) = token else { return };
+                    if let Err(err) = write_queued_acks(&mut connection, &mut acks, Some(token)).await {
+                        let _ = events.send(Err(err)).await;
+                        return;
+                    }
+                }
+                permit = events.reserve() => match permit {
+                    Ok(permit) => permit.send(pending),
+                    Err(_) => return,
+                },
+            }
+        }
+        if failed {
             return;
         }
     }
+}
+
+/// Writes `first` and every acknowledgement already queued, then flushes once.
+async fn write_queued_acks<C: Connection>(
+    connection: &mut C,
+    acks: &mut mpsc::UnboundedReceiver<AckToken>,
+    first: Option<AckToken>,
+) -> Result<(), ConnectionError> {
+    let mut wrote = false;
+    if let Some(token) = first {
+        connection.ack(token).await?;
+        wrote = true;
+    }
+    while let Ok(token) = acks.try_recv() {
+        connection.ack(token).await?;
+        wrote = true;
+    }
+    if wrote {
+        connection.flush().await?;
+    }
+    Ok(())
 }
 
 async fn deliver_with_retries<S: Sink>(

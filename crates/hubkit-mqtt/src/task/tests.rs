@@ -68,6 +68,18 @@ impl Connection for ScriptedConnection {
             None => std::future::pending().await,
         }
     }
+
+    async fn ack(&mut self, token: AckToken) -> Result<(), ConnectionError> {
+        self.log
+            .lock()
+            .expect("log lock")
+            .push(Request::Ack(token.pkid));
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
+        Ok(())
+    }
 }
 
 /// Hands out one scripted connection per connect, recording each connection's requests
