@@ -34,6 +34,15 @@ bench-upload *args:
     cargo build --release -p hubkitd -p hubkit-bench
     "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" upload --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" --config docs/examples/hubkit.toml {{args}}
 
+# `just bench-mqtt` starts its own Mosquitto (found in the PATH, /usr/sbin or /usr/local/sbin)
+# on a free port of 127.0.0.1 for each broker window, and never uses a broker already running.
+# With its defaults it took about 2 minutes on the 2-core VM of docs/benchmarks.md.
+
+# Benchmark the MQTT messages per second hubkitd stores against a counting subscriber, with args for `hubkit-bench mqtt` such as --rounds 5
+bench-mqtt *args:
+    cargo build --release -p hubkitd -p hubkit-bench
+    "${CARGO_TARGET_DIR:-target}/release/hubkit-bench" mqtt --hubkitd "${CARGO_TARGET_DIR:-target}/release/hubkitd" {{args}}
+
 # Run the CI script
 ci:
     bash .ci/run
