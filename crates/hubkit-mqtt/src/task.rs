@@ -20,9 +20,10 @@ use crate::sink::{Delivery, Outcome, Sink, SinkError};
 use crate::status::{ConnectionState, EntryStatus, SharedStatus, SubscriptionState};
 use crate::{Backoff, BrokerSettings, DEFAULT_TIMEOUT, PROTOCOL_MAX_PACKET_BYTES, Qos, TopicEntry};
 
-/// Deliveries a connection hands to the sink before it waits for the oldest one. The
-/// broker's own in-flight window (20 messages by default in Mosquitto) bounds QoS 1 and
-/// 2; this bounds QoS 0.
+/// Deliveries a connection hands to the sink before it waits for the oldest one. A
+/// broker's in-flight window (20 messages by default in Mosquitto) should bound QoS 1 and
+/// 2, but Mosquitto 2.0.11 was seen sending thousands beyond it to a client that
+/// acknowledges, so this bounds every QoS.
 pub const MAX_PENDING_DELIVERIES: usize = 256;
 
 /// Events the polling task may queue ahead of the broker task.
