@@ -967,3 +967,122 @@ async fn reload_reconnects_changed_broker() {
     assert_eq!(count_by_n(&found), BTreeMap::from([(1, 1), (2, 1)]));
     hub.stop().await;
 }
+
+/// A mosquitto with a TLS listener and a plain one, both on the same message bus.
+struct TlsBroker {
+    child: std::process::Child,
+    tls: SocketAddr,
+    plain: SocketAddr,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// Starts mosquitto with a self-signed certificate that is marked as a CA, as
+/// `openssl req -x509` makes it, or returns `None` when mosquitto is not installed.
+async fn start_tls_broker() -> Option<TlsBroker> {
+    let binary = hubkit_testkit::mqtt::mosquitto_binary().expect("mosquitto lookup")?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("certificate params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    let cert_file = dir.path().join("broker.pem");
+    let key_file = dir.path().join("broker-key.pem");
+    std::fs::write(&cert_file, cert.pem()).expect("write certificate");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+    let (tls, plain) = (free_addr(), free_addr());
+    let conf = format!(
+        "per_listener_settings false\nallow_anonymous true\npersistence false\nuser root\n\
+         listener {} 127.0.0.1\ncertfile {}\nkeyfile {}\nlistener {} 127.0.0.1\n",
+        tls.port(),
+        cert_file.display(),
+        key_file.display(),
+        plain.port()
+    );
+    let conf_file = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf_file, conf).expect("write config");
+    let child = std::process::Command::new(binary)
+        .arg("-c")
+        .arg(&conf_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn mosquitto");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(plain).await.is_err()
+        || tokio::net::TcpStream::connect(tls).await.is_err()
+    {
+        assert!(Instant::now() < deadline, "mosquitto did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Some(TlsBroker {
+        child,
+        tls,
+        plain,
+        cert: cert_file,
+        _dir: dir,
+    })
+}
+
+#[tokio::test]
+async fn mqtts_broker_with_pinned_certificate() {
+    let Some(broker) = start_tls_broker().await else {
+        eprintln!("skipped: the TLS broker test needs mosquitto installed");
+        return;
+    };
+    let names = Names::new("tls");
+    let p = &names.prefix;
+    let entry = format!("filter = \"{p}/#\"");
+    let tls_table = format!(
+        "\n[brokers.tls]\nca_file = {:?}\n",
+        broker.cert.display().to_string()
+    );
+    let text = body(broker.tls, &names, "", &[("sensors", &entry)])
+        .replace("url = \"mqtt://", "url = \"mqtts://")
+        .replacen("\n[[topics]]", &format!("{tls_table}\n[[topics]]"), 1);
+    let hub = start_hub(&text).await;
+    publish(
+        broker.plain,
+        &format!("{p}/a"),
+        numbered(1..=1),
+        QoS::AtLeastOnce,
+        false,
+    )
+    .await;
+    let found = wait_records(&hub, p, 1).await;
+    assert_eq!(found[0]["Data"]["n"], 1);
+    assert_eq!(
+        hub.hub.broker_statuses()[0].address,
+        format!("mqtts://{}", broker.tls)
+    );
+    hub.stop().await;
+
+    // Without the certificate in ca_file, the system's CAs do not trust it.
+    let untrusted = body(
+        broker.tls,
+        &Names::new("tls-untrusted"),
+        "",
+        &[("sensors", &entry)],
+    )
+    .replace("url = \"mqtt://", "url = \"mqtts://");
+    let hub = TestHub::start(&untrusted).await;
+    wait_status(&hub, "a failed handshake", |s| s.reconnects >= 1).await;
+    let status = &hub.hub.broker_statuses()[0];
+    assert_eq!(status.state, ConnectionState::Disconnected);
+    let error = status.last_error.clone().unwrap_or_default();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    hub.stop().await;
+}
