@@ -151,6 +151,13 @@ pub trait Connection: Send + 'static {
     ///
     /// Fails when the connection is broken.
     fn flush(&mut self) -> impl Future<Output = Result<(), ConnectionError>> + Send;
+
+    /// Sends DISCONNECT, after which the broker closes the connection.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the connection is broken or not connected.
+    fn disconnect(&mut self) -> impl Future<Output = Result<(), ConnectionError>> + Send;
 }
 
 /// Queues requests for a [`Connection`] without waiting.

@@ -132,6 +132,16 @@ impl Connection for RumqttcConnection {
             .map_err(|err| ConnectionError::Other(format!("failed to write a PUBACK: {err}")))
     }
 
+    async fn disconnect(&mut self) -> Result<(), ConnectionError> {
+        let Some(network) = self.eventloop.network.as_mut() else {
+            return Err(ConnectionError::Other("not connected".to_owned()));
+        };
+        let failed =
+            |err: StateError| ConnectionError::Other(format!("failed to send DISCONNECT: {err}"));
+        network.write(Packet::Disconnect).await.map_err(failed)?;
+        network.flush().await.map_err(failed)
+    }
+
     async fn flush(&mut self) -> Result<(), ConnectionError> {
         let Some(network) = self.eventloop.network.as_mut() else {
             return Ok(());

@@ -33,6 +33,10 @@ const EVENT_QUEUE: usize = 64;
 /// acknowledging them, before it reconnects.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Time a shutdown waits for the polling task to send the last acknowledgements and
+/// DISCONNECT and for the broker to close the connection.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A connection that stayed up this long resets the backoff.
 const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 
@@ -227,10 +231,15 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
         };
         let ended = self.serve(&mut link, &mut events).await;
         if matches!(ended, Ended::Shutdown) && link.connected {
-            // Commit and acknowledge what is in flight, then send DISCONNECT.
+            // Commit what is in flight and queue its acknowledgements. Closing both channels
+            // then tells the polling task to write them, send DISCONNECT and wait for the
+            // broker to close the connection.
             self.drain(&mut link, true).await;
-            let _ = link.requests.try_disconnect();
-            let _ = tokio::time::timeout(Duration::from_secs(1), poller).await;
+            drop(link);
+            drop(events);
+            if tokio::time::timeout(CLOSE_TIMEOUT, poller).await.is_err() {
+                warn!(mqtt.broker = %self.settings.name, "the broker did not close the connection after DISCONNECT in time");
+            }
         } else {
             poller.abort();
             self.drain(&mut link, false).await;
@@ -679,7 +688,9 @@ struct SubscriptionPlan {
 
 /// Drives one connection: forwards its events to the broker task and writes the
 /// acknowledgements the broker task sends back, between polls and while an event waits
-/// for room in the queue, so acknowledgements never wait behind incoming messages.
+/// for room in the queue, so acknowledgements never wait behind incoming messages. When
+/// the broker task closes the channels, it writes the last acknowledgements and closes
+/// the connection cleanly.
 async fn poll_connection<C: Connection>(
     mut connection: C,
     events: mpsc::Sender<Result<Event, ConnectionError>>,
@@ -697,7 +708,7 @@ async fn poll_connection<C: Connection>(
                     Ok(()) => continue,
                     Err(err) => Err(err),
                 },
-                None => return,
+                None => return close_connection(connection).await,
             },
             event = connection.poll() => event,
         };
@@ -708,7 +719,9 @@ async fn poll_connection<C: Connection>(
                 biased;
                 token = acks.recv() => {
                     event = Some(pending);
-                    let Some(token) = token else { return };
+                    let Some(token) = token else {
+                        return close_connection(connection).await;
+                    };
                     if let Err(err) = write_queued_acks(&mut connection, &mut acks, Some(token)).await {
                         let _ = events.send(Err(err)).await;
                         return;
@@ -716,7 +729,10 @@ async fn poll_connection<C: Connection>(
                 }
                 permit = events.reserve() => match permit {
                     Ok(permit) => permit.send(pending),
-                    Err(_) => return,
+                    Err(_) => {
+                        let _ = write_queued_acks(&mut connection, &mut acks, None).await;
+                        return close_connection(connection).await;
+                    }
                 },
             }
         }
@@ -724,6 +740,16 @@ async fn poll_connection<C: Connection>(
             return;
         }
     }
+}
+
+/// Sends DISCONNECT, then reads until the broker closes the connection. Closing a socket
+/// with unread data makes the kernel reset the connection and drop what it has not sent
+/// yet, which could include the last PUBACKs.
+async fn close_connection<C: Connection>(mut connection: C) {
+    if connection.disconnect().await.is_err() {
+        return;
+    }
+    while connection.poll().await.is_ok() {}
 }
 
 /// Writes `first` and every acknowledgement already queued, then flushes once.

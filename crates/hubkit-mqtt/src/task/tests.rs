@@ -80,6 +80,13 @@ impl Connection for ScriptedConnection {
     async fn flush(&mut self) -> Result<(), ConnectionError> {
         Ok(())
     }
+
+    async fn disconnect(&mut self) -> Result<(), ConnectionError> {
+        self.log.lock().expect("log lock").push(Request::Disconnect);
+        // The broker closes the connection after DISCONNECT.
+        self.events.close();
+        Err(ConnectionError::Other("closed".to_owned()))
+    }
 }
 
 /// Hands out one scripted connection per connect, recording each connection's requests
