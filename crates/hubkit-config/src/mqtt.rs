@@ -53,7 +53,12 @@ pub(crate) fn build_brokers(
             continue;
         }
         // Every hub id has the same length, so a placeholder finds the same collisions.
-        let client_id = settings.effective_client_id("000000000000");
+        let client_id = comparable_client_id(&settings.effective_client_id("000000000000"));
+        // An empty id lets the broker choose one per connection, so it cannot clash.
+        if client_id.is_empty() {
+            brokers.push(settings);
+            continue;
+        }
         let key = (
             settings.address.host.to_ascii_lowercase(),
             settings.address.port,
@@ -163,6 +168,21 @@ fn build_broker(raw: RawBroker, prefix: &str, report: &mut Report<'_>) -> Option
         clean_session,
         max_packet_bytes,
     })
+}
+
+/// Replaces the hub id in a client id of the derived form `hubkit-<12 hex digits>-...`
+/// with the placeholder, so an id copied from the brokers API is compared like the
+/// derived one it equals.
+fn comparable_client_id(id: &str) -> String {
+    let Some(rest) = id.strip_prefix("hubkit-") else {
+        return id.to_owned();
+    };
+    let hub_id = rest.get(..12).unwrap_or("");
+    let is_hex = hub_id.len() == 12 && hub_id.bytes().all(|b| b.is_ascii_hexdigit());
+    match rest.get(12..) {
+        Some(tail) if is_hex && tail.starts_with('-') => format!("hubkit-000000000000{tail}"),
+        _ => id.to_owned(),
+    }
 }
 
 /// Checks a client identifier: MQTT encodes it in two bytes and forbids U+0000, and a

@@ -441,4 +441,20 @@ fn brokers_with_one_client_id_collide() {
         check(&other_broker).is_ok(),
         "the same id on two brokers is fine"
     );
+
+    let copied = mqtt(
+        "[[brokers]]\nname = \"local\"\nurl = \"mqtt://h\"\n\
+         [[brokers]]\nname = \"b\"\nurl = \"mqtt://h\"\nclient_id = \"hubkit-a6af53c8e175-local\"\n",
+    );
+    let errors = errors_of(&copied);
+    assert_eq!(errors.errors()[0].field, "brokers[1].client_id", "{errors}");
+
+    let broker_chosen = mqtt(
+        "[[brokers]]\nname = \"a\"\nurl = \"mqtt://h\"\nclient_id = \"\"\nclean_session = true\n\
+         [[brokers]]\nname = \"b\"\nurl = \"mqtt://h\"\nclient_id = \"\"\nclean_session = true\n",
+    );
+    assert!(
+        check(&broker_chosen).is_ok(),
+        "ids the broker chooses never clash"
+    );
 }

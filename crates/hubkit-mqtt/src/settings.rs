@@ -286,7 +286,13 @@ fn split_port<'a>(rest: &'a str, url: &str) -> Result<(&'a str, Option<u16>), Ad
     let port = match port_text {
         None => None,
         Some(text) => match text.parse::<u16>() {
-            Ok(port) if port > 0 => Some(port),
+            Ok(port)
+                if port > 0
+                    && text.bytes().all(|b| b.is_ascii_digit())
+                    && !text.starts_with('0') =>
+            {
+                Some(port)
+            }
             _ => {
                 return Err(AddressError::InvalidPort {
                     url: url.to_owned(),
@@ -448,6 +454,8 @@ mod tests {
             ("mqtt://a..b", "empty label"),
             ("mqtt://-a.b", "starts or ends with `-`"),
             ("mqtt://a*b", "contains a character other than"),
+            ("mqtt://h:+1883", "has port \"+1883\""),
+            ("mqtt://h:01883", "has port \"01883\""),
         ];
         for (url, expected) in cases {
             let err = BrokerAddress::parse(url, None).expect_err(url);

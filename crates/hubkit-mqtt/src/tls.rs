@@ -142,7 +142,10 @@ impl ServerCertVerifier for PinningVerifier {
             {
                 Ok(ServerCertVerified::assertion())
             }
-            Err(err) => Err(err),
+            Err(err) => Err(rustls::Error::General(format!(
+                "the broker's certificate is neither one of the certificates in ca_file nor \
+                 signed by one of them ({err})"
+            ))),
         }
     }
 
@@ -256,8 +259,15 @@ mod tests {
         );
 
         let (_other_dir, _other_path, other) = self_signed_ca("broker.local");
-        let rejected = verifier.verify_server_cert(&other, &[], &name, &[], now);
-        assert!(rejected.is_err(), "a different certificate is not trusted");
+        let rejected = verifier
+            .verify_server_cert(&other, &[], &name, &[], now)
+            .expect_err("a different certificate is not trusted");
+        assert!(
+            rejected
+                .to_string()
+                .contains("neither one of the certificates in ca_file"),
+            "{rejected}"
+        );
     }
 
     #[test]
