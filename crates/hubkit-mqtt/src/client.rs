@@ -35,7 +35,7 @@ impl Message {
     }
 }
 
-/// What a PUBACK (QoS 1) or PUBREC (QoS 2) needs.
+/// The fields that a PUBACK (QoS 1) or PUBREC (QoS 2) needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AckToken {
     /// Quality of service of the message.
@@ -63,7 +63,7 @@ pub enum Event {
     Other,
 }
 
-/// Why a connection failed or was lost.
+/// The reason a connection failed or was lost.
 #[derive(Debug, Error)]
 pub enum ConnectionError {
     /// The broker sent a packet larger than the maximum packet size. MQTT 3.1.1 cannot
@@ -103,7 +103,7 @@ pub struct RequestError {
 pub struct ConnectParams {
     /// Largest packet to accept from the broker, in bytes.
     pub max_packet_bytes: usize,
-    /// Longest time for the TCP connect, the TLS handshake and the CONNACK together.
+    /// Maximum time for the TCP connect, the TLS handshake and the CONNACK together.
     pub connect_timeout: std::time::Duration,
 }
 
