@@ -32,3 +32,63 @@ mod tests {
         assert_eq!(alarm_source(0x10), None);
     }
 }
+
+/// Query parameter names that carry the alarm source code. Cameras substitute the code for
+/// a variable in the notification data, and i-PRO's documents spell that variable
+/// `%alrmsrc2`, `%almsrc2` and `%alarmsrc2`, so users name the parameter either way.
+pub const SOURCE_PARAMETERS: [&str; 4] = ["src", "alrmsrc2", "almsrc2", "alarmsrc2"];
+
+/// Finds the alarm source code of an HTTP alarm notification: the value of one of the
+/// [`SOURCE_PARAMETERS`] in the query string (names compared without regard to case), or
+/// else the last segment of `path_rest`, the path after the camera's URL, when it is two
+/// hex digits. Returns `None` when neither holds one.
+pub fn find_source_code(query: Option<&str>, path_rest: &str) -> Option<u8> {
+    let from_query = query.and_then(|query| {
+        query.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            let known = SOURCE_PARAMETERS
+                .iter()
+                .any(|parameter| parameter.eq_ignore_ascii_case(name));
+            known.then(|| parse_code(value)).flatten()
+        })
+    });
+    from_query.or_else(|| {
+        let last = path_rest.trim_end_matches('/').rsplit('/').next()?;
+        parse_code(last)
+    })
+}
+
+/// Parses exactly two hex digits.
+fn parse_code(text: &str) -> Option<u8> {
+    if text.len() != 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u8::from_str_radix(text, 16).ok()
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    #[test]
+    fn code_comes_from_query_or_path() {
+        let cases: [(Option<&str>, &str, Option<u8>); 9] = [
+            (Some("src=AB"), "", Some(0xAB)),
+            (Some("alrmsrc2=01"), "", Some(0x01)),
+            (Some("x=1&AlmSrc2=a5"), "", Some(0xA5)),
+            (Some("alarmsrc2=A8"), "", Some(0xA8)),
+            (None, "AB", Some(0xAB)),
+            (None, "events/AB/", Some(0xAB)),
+            (Some("src=ABC"), "", None),
+            (Some("src=ZZ"), "", None),
+            (Some("other=AB"), "tail", None),
+        ];
+        for (query, path, expected) in cases {
+            assert_eq!(
+                find_source_code(query, path),
+                expected,
+                "{query:?} {path:?}"
+            );
+        }
+    }
+}

@@ -2,9 +2,9 @@
 //!
 //! [`Mac`] parses a camera's MAC address in any usual spelling into one canonical form.
 //! [`DataFormat`] names the four kinds of data a camera can be set to send.
-//! [`alarm_source`] names the two-digit hex alarm source codes that the HTTP alarm
-//! notification carries, and [`decode_ai_vmd`] reads the AI motion detection (AI-VMD)
-//! result that cameras embed in a JPEG comment segment.
+//! [`find_source_code`] finds the two-digit hex alarm source code that the HTTP alarm
+//! notification carries, and [`alarm_source`] names it. [`decode_ai_vmd`] reads the AI
+//! motion detection (AI-VMD) result that cameras embed in a JPEG comment segment.
 //!
 //! Receiving requests, storing raw captures and building records is left to the server.
 
@@ -17,6 +17,6 @@ mod format;
 mod mac;
 
 pub use aivmd::{AiVmdArea, AiVmdError, AiVmdResult, AlarmType, BoundingBox, decode_ai_vmd};
-pub use alarm::alarm_source;
+pub use alarm::{SOURCE_PARAMETERS, alarm_source, find_source_code};
 pub use format::{DataFormat, UnknownFormat};
 pub use mac::{Mac, MacError};
