@@ -38,10 +38,10 @@ mod tests {
 /// `%alrmsrc2`, `%almsrc2` and `%alarmsrc2`, so users name the parameter either way.
 pub const SOURCE_PARAMETERS: [&str; 4] = ["src", "alrmsrc2", "almsrc2", "alarmsrc2"];
 
-/// Finds the alarm source code of an HTTP alarm notification: the value of one of the
-/// [`SOURCE_PARAMETERS`] in the query string (names compared without regard to case), or
-/// else the last segment of `path_rest`, the path after the camera's URL, when it is two
-/// hex digits. Returns `None` when neither holds one.
+/// Finds the alarm source code of an HTTP alarm notification. It is the value of one of
+/// the [`SOURCE_PARAMETERS`] in the query string, with names compared without regard to
+/// case. Otherwise it is the last segment of `path_rest`, the path after the camera's URL,
+/// when that segment is two hex digits. Returns `None` when neither has one.
 pub fn find_source_code(query: Option<&str>, path_rest: &str) -> Option<u8> {
     let from_query = query.and_then(|query| {
         query.split('&').find_map(|pair| {

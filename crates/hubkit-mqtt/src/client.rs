@@ -175,18 +175,4 @@ pub trait Requests: Clone + Send + Sync + 'static {
     ///
     /// Fails when the request queue is full or closed.
     fn try_unsubscribe(&self, filter: &str) -> Result<(), RequestError>;
-
-    /// Queues the PUBACK or PUBREC of a message.
-    ///
-    /// # Errors
-    ///
-    /// Fails when the request queue is full or closed.
-    fn try_ack(&self, token: AckToken) -> Result<(), RequestError>;
-
-    /// Queues a DISCONNECT.
-    ///
-    /// # Errors
-    ///
-    /// Fails when the request queue is full or closed.
-    fn try_disconnect(&self) -> Result<(), RequestError>;
 }

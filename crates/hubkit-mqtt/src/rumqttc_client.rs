@@ -115,7 +115,7 @@ impl Connection for RumqttcConnection {
     /// turn reads up to ten packets, so under a steady stream the acknowledgements fall
     /// ever further behind. With manual acknowledgements rumqttc keeps no state for a
     /// QoS 1 PUBACK, so writing it here skips nothing. A PUBREC still goes through
-    /// rumqttc, which must record the QoS 2 packet it answers.
+    /// rumqttc, which must record the QoS 2 packet it acknowledges.
     async fn ack(&mut self, token: AckToken) -> Result<(), ConnectionError> {
         if token.qos == Qos::ExactlyOnce {
             return self
@@ -176,18 +176,6 @@ impl Requests for RumqttcRequests {
         self.0
             .try_unsubscribe(filter)
             .map_err(|err| request_error("UNSUBSCRIBE", &err))
-    }
-
-    fn try_ack(&self, token: AckToken) -> Result<(), RequestError> {
-        self.0
-            .try_ack(&ack_publish(token))
-            .map_err(|err| request_error("PUBACK", &err))
-    }
-
-    fn try_disconnect(&self) -> Result<(), RequestError> {
-        self.0
-            .try_disconnect()
-            .map_err(|err| request_error("DISCONNECT", &err))
     }
 }
 

@@ -60,7 +60,7 @@ impl fmt::Display for Qos {
     }
 }
 
-/// How a topic entry turns a payload into a record's `Data`.
+/// The rule that turns a topic entry's payloads into a record's `Data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DataFormat {
     /// One JSON value.
@@ -79,7 +79,7 @@ impl DataFormat {
     }
 }
 
-/// Where a broker listens and whether the connection uses TLS.
+/// A broker's host and port, and whether the connection uses TLS.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BrokerAddress {
     /// Host name or IP address.
@@ -312,7 +312,7 @@ pub struct BrokerTls {
     /// PEM files of a client certificate chain and its private key.
     pub client_auth: Option<(PathBuf, PathBuf)>,
     /// Whether to accept any server certificate, including self-signed ones. The
-    /// handshake still checks that the server holds the certificate's key.
+    /// handshake still checks that the server has the certificate's private key.
     pub accept_invalid_certs: bool,
 }
 
@@ -391,9 +391,9 @@ pub struct TopicEntry {
     pub filter: TopicFilter,
     /// Requested quality of service.
     pub qos: Qos,
-    /// How payloads become `Data`.
+    /// The payload format that turns payloads into `Data`.
     pub format: DataFormat,
-    /// Longest time from the start of a connection attempt to the broker's SUBACK for
+    /// Maximum time from the start of a connection attempt to the broker's SUBACK for
     /// this entry; see [`crate::BrokerTask`].
     pub timeout: Duration,
 }

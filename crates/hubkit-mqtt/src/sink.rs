@@ -1,4 +1,4 @@
-//! Where received messages go: the hub implements [`Sink`] on its store.
+//! The destination of received messages: the hub implements [`Sink`] on its store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub struct Delivery {
     pub over_limit: Option<usize>,
 }
 
-/// What a [`Sink`] did with a delivery.
+/// The result of a [`Sink`] delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Outcome {
     /// Records committed.

@@ -54,10 +54,10 @@ pub struct EntryStatus {
     /// The filter subscribed for the entry: its own, or another entry's filter that
     /// covers it.
     pub subscribed_filter: String,
-    /// QoS the entry asks for.
+    /// QoS the entry requests.
     pub qos: Qos,
     /// QoS sent in the SUBSCRIBE: the highest of the entries that share the subscribed
-    /// filter, and 1 where an entry asks for 2.
+    /// filter, and 1 where an entry requests 2.
     pub subscribed_qos: Qos,
     /// State of the subscription.
     pub subscription: SubscriptionState,

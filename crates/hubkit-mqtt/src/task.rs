@@ -62,9 +62,9 @@ pub enum Control {
 /// attempt's start, or of the reload that added it. A timeout counts as a failed attempt
 /// and the task reconnects with backoff.
 ///
-/// A QoS 2 entry is subscribed at QoS 1: rumqttc 0.25 forgets the QoS 2 packets it
-/// received when a connection drops, so a PUBREL that the broker re-sends after the
-/// reconnect fails the connection again, in a loop. At QoS 1 the broker redelivers an
+/// A QoS 2 entry is subscribed at QoS 1. rumqttc 0.25 discards its state of the QoS 2
+/// packets it received when a connection drops, so a PUBREL that the broker re-sends
+/// after the reconnect fails the connection again, in a loop. At QoS 1 the broker redelivers an
 /// unacknowledged message with the DUP flag, and the sink drops such a redelivery when it
 /// has committed the message already, so each message is still recorded once.
 pub struct BrokerTask<C: Connector, S: Sink> {
@@ -232,7 +232,7 @@ impl<C: Connector, S: Sink> BrokerTask<C, S> {
         let ended = self.serve(&mut link, &mut events).await;
         if matches!(ended, Ended::Shutdown) && link.connected {
             // Commit what is in flight and queue its acknowledgements. Closing both channels
-            // then tells the polling task to write them, send DISCONNECT and wait for the
+            // then makes the polling task to write them, send DISCONNECT and wait for the
             // broker to close the connection.
             self.drain(&mut link, true).await;
             drop(link);

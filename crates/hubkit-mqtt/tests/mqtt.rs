@@ -1,6 +1,6 @@
 //! Checks rumqttc's QoS 2 fault that the broker task works around, against a real broker.
 //!
-//! rumqttc 0.25 forgets the QoS 2 packets it received when a connection drops. A broker
+//! rumqttc 0.25 discards its record of the QoS 2 packets it received when a connection drops. A broker
 //! that resumes the session re-sends the PUBREL of a message whose PUBREC it got, and
 //! rumqttc rejects it as unsolicited and drops the new connection, again at every
 //! reconnect. This test shows the fault is still there; when it fails, rumqttc handles

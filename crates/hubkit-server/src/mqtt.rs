@@ -55,19 +55,15 @@ impl Sink for HubSink {
     }
 
     async fn forget_session(&self, session: Arc<str>) -> Result<(), SinkError> {
-        self.reset(session).await
-    }
-}
-
-impl HubSink {
-    async fn reset(&self, session: Arc<str>) -> Result<(), SinkError> {
         self.state
             .store
             .reset_mqtt_session(&session)
             .await
             .map_err(|err| SinkError(crate::error_chain(&err)))
     }
+}
 
+impl HubSink {
     /// Builds one record per matching entry and enabled binding, or one dead letter per
     /// matching entry whose payload format the payload does not fit.
     fn build(&self, delivery: &Delivery) -> MqttWrite {

@@ -13,7 +13,7 @@ use hubkit_mqtt::ConnectionState;
 use hubkit_testkit::mqtt::{BrokerKind, MqttProxy, QoS, TestBroker, packet_type, unique_name};
 use serde_json::Value;
 
-/// Longest wait for records to arrive.
+/// Maximum wait for records to arrive.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Test settings: a unique topic prefix and client id, so tests can share one broker.
@@ -664,8 +664,8 @@ async fn qos2_entry_survives_reconnects() {
 
     // Ten messages per round stay within Mosquitto's default in-flight window of 20.
     // Mosquitto 2.0.11 stalls messages published at QoS 2 that it queues beyond a full
-    // window while the subscriber is disconnected (its maintainers list in-flight quota
-    // fixes in 2.0.13); that broker fault is outside what this test checks.
+    // window while the subscriber is disconnected. Its maintainers list in-flight quota
+    // fixes in 2.0.13, and that broker fault is outside what this test checks.
     for round in 0..4u32 {
         let first = round * 10 + 1;
         // Each cut lands right after an acknowledgement, the moment at which rumqttc's

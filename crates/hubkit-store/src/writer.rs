@@ -33,7 +33,7 @@ pub(crate) struct Done {
 /// Records of one `insert` call, which are committed together.
 pub(crate) struct WriteRequest {
     pub(crate) records: Vec<EncodedRecord>,
-    /// What else the transaction writes with the records.
+    /// The other rows the transaction writes with the records.
     pub(crate) attachment: Attachment,
     pub(crate) reply: oneshot::Sender<Done>,
 }

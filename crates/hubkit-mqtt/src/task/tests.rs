@@ -38,12 +38,6 @@ impl Requests for ScriptedRequests {
     fn try_unsubscribe(&self, filter: &str) -> Result<(), RequestError> {
         self.push(Request::Unsubscribe(filter.to_owned()))
     }
-    fn try_ack(&self, token: AckToken) -> Result<(), RequestError> {
-        self.push(Request::Ack(token.pkid))
-    }
-    fn try_disconnect(&self) -> Result<(), RequestError> {
-        self.push(Request::Disconnect)
-    }
 }
 
 impl ScriptedRequests {
