@@ -15,8 +15,10 @@ mod aivmd;
 mod alarm;
 mod format;
 mod mac;
+mod notification;
 
 pub use aivmd::{AiVmdArea, AiVmdError, AiVmdResult, AlarmType, BoundingBox, decode_ai_vmd};
 pub use alarm::{SOURCE_PARAMETERS, alarm_source, find_source_code};
 pub use format::{DataFormat, UnknownFormat};
 pub use mac::{Mac, MacError};
+pub use notification::{Event, EventKind, Image, Notification, Parsed, parse};
