@@ -74,6 +74,40 @@ impl AuthError {
     }
 }
 
+/// The credential check of one device that takes HTTP Basic authentication, such as a
+/// webhook or a camera, built from its [`Auth`].
+pub struct Credentials(Verifier);
+
+impl Credentials {
+    /// Builds the check for `auth`. `owner` names the device in log lines about
+    /// verifications.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`EndpointError::RandomUnavailable`] when the cache key of a password
+    /// hash cannot be drawn.
+    pub fn new(owner: &str, auth: &Auth) -> Result<Credentials, EndpointError> {
+        Verifier::new(owner, auth).map(Credentials)
+    }
+
+    /// Checks a request's raw `Authorization` header value, as
+    /// [`Endpoint::authorize`](crate::Endpoint::authorize) describes.
+    pub fn authorize(&self, authorization: Option<&[u8]>) -> AuthCheck {
+        self.0.authorize(authorization)
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.0 {
+            Verifier::Open => "none",
+            Verifier::Clear(_) => "basic (clear password)",
+            Verifier::Hashed(_) => "basic (password hash)",
+        };
+        f.debug_tuple("Credentials").field(&kind).finish()
+    }
+}
+
 /// Credential check of one endpoint, built from its [`Auth`].
 pub(crate) enum Verifier {
     Open,

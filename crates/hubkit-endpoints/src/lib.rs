@@ -29,7 +29,7 @@ pub use auth::{
     Auth, PasswordSpec, hash_password, validate_clear_password, validate_password_hash,
     validate_username,
 };
-pub use credentials::{AuthCheck, AuthError, PendingVerification};
+pub use credentials::{AuthCheck, AuthError, Credentials, PendingVerification};
 pub use error::EndpointError;
 pub use format::PayloadFormat;
 pub use path::CustomPath;
