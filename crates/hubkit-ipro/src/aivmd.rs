@@ -83,6 +83,8 @@ pub struct BoundingBox {
 pub struct AiVmdArea {
     /// Area id, which video management software treats as the motion window.
     pub area_id: u16,
+    /// The `detectArea` field as sent, not interpreted.
+    pub detect_area: u16,
     /// Kind of alarm.
     pub alarm_type: AlarmType,
     /// Object class: `person`, `car`, `bike`, `unknown`, or `None` for other codes.
@@ -103,6 +105,8 @@ pub struct AiVmdResult {
     pub utc_offset_minutes: i16,
     /// Whether daylight saving time was in effect.
     pub daylight_saving: bool,
+    /// The `frameTime` field as sent, not interpreted because its unit is not known.
+    pub frame_time: u16,
     /// Whether anything was detected.
     pub detection: bool,
     /// Image width in pixels.
@@ -223,6 +227,7 @@ fn decode_block(block: &[u8]) -> Result<AiVmdResult, AiVmdError> {
         utc_clock: u32::from_be_bytes([block[0], block[1], block[2], block[3]]),
         utc_offset_minutes: sign * (hours * 60 + minutes),
         daylight_saving: time_zone & 0x20 != 0,
+        frame_time: u16_at(6),
         detection: u16_at(10) & 0x0002 == 0,
         image_width: u16_at(16),
         image_height: u16_at(18),
@@ -236,6 +241,7 @@ fn decode_area(area: &[u8]) -> AiVmdArea {
     let [high, object] = alarm.to_be_bytes();
     AiVmdArea {
         area_id: u16_at(0),
+        detect_area: u16_at(2),
         alarm_type: AlarmType::from_code(high >> 4),
         object: match object {
             1 => Some("person"),
