@@ -9,7 +9,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::Report;
 use crate::raw::{
-    RawArea, RawBinding, RawBroker, RawLimits, RawServer, RawStore, RawTls, RawTopic, RawWebhook,
+    RawArea, RawBinding, RawBroker, RawCamera, RawIpro, RawLimits, RawServer, RawStore, RawTls,
+    RawTopic, RawWebhook,
 };
 
 /// One element of an array of tables, with its index and span.
@@ -36,6 +37,8 @@ pub(crate) struct RawDocument {
     pub webhooks: Vec<Item<RawWebhook>>,
     pub brokers: Vec<Item<RawBroker>>,
     pub topics: Vec<Item<RawTopic>>,
+    pub cameras: Vec<Item<RawCamera>>,
+    pub ipro: Option<Spanned<RawIpro>>,
     pub bindings: Vec<Item<RawBinding>>,
     /// Whether every area was read. Bindings are checked against the areas only if so.
     pub complete_areas: bool,
@@ -45,9 +48,12 @@ pub(crate) struct RawDocument {
     pub complete_brokers: bool,
     /// Whether every topic entry was read.
     pub complete_topics: bool,
+    /// Whether every camera was read.
+    pub complete_cameras: bool,
 }
 
-const TOP_LEVEL_KEYS: &str = "`server`, `areas`, `webhooks`, `brokers`, `topics`, `bindings`";
+const TOP_LEVEL_KEYS: &str =
+    "`server`, `areas`, `webhooks`, `brokers`, `topics`, `cameras`, `ipro`, `bindings`";
 const SERVER_TABLES: [&str; 3] = ["tls", "limits", "store"];
 
 /// Parses `text` and reads its sections, recording every syntax and structure error.
@@ -68,6 +74,7 @@ pub(crate) fn read(text: &str, report: &mut Report<'_>) -> Option<RawDocument> {
         complete_webhooks: true,
         complete_brokers: true,
         complete_topics: true,
+        complete_cameras: true,
         ..RawDocument::default()
     };
     for (key, value) in root.into_inner() {
@@ -87,6 +94,15 @@ pub(crate) fn read(text: &str, report: &mut Report<'_>) -> Option<RawDocument> {
             "topics" => {
                 document.complete_topics =
                     read_array("topics", value, &mut document.topics, report);
+            }
+            "cameras" => {
+                document.complete_cameras =
+                    read_array("cameras", value, &mut document.cameras, report);
+            }
+            "ipro" => {
+                let span = value.span();
+                document.ipro =
+                    deserialize(value, "ipro", report).map(|ipro| Spanned::new(span, ipro));
             }
             "bindings" => {
                 read_array("bindings", value, &mut document.bindings, report);

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod cameras;
 mod document;
 mod error;
 mod mqtt;
@@ -30,9 +31,11 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use hubkit_endpoints::Webhook;
+use hubkit_ipro::Camera;
 use hubkit_model::Topology;
 use hubkit_mqtt::{BrokerSettings, TopicEntry};
 
+pub use cameras::{DEFAULT_CAMERA_BODY_BYTES, IproConfig};
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use server::{
     DEFAULT_DATA_DIR, DEFAULT_LISTEN, Limits, MIN_ADMIN_TOKEN_CHARS, ServerConfig, StoreConfig,
@@ -54,6 +57,10 @@ pub struct Config {
     pub brokers: Vec<BrokerSettings>,
     /// MQTT topic entries, in file order.
     pub topics: Vec<TopicEntry>,
+    /// i-PRO cameras, in file order.
+    pub cameras: Vec<Camera>,
+    /// Settings shared by the cameras.
+    pub ipro: IproConfig,
     /// Valid but risky settings, in file order.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -122,9 +129,13 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         .collect();
     let known_brokers = document.complete_brokers.then_some(&broker_names);
     let topics = mqtt::build_topics(document.topics, known_brokers, &mut report);
+    let camera_names = cameras::camera_names(&document.cameras);
+    let ipro = cameras::build_ipro(document.ipro, &mut report);
+    let checked_cameras = cameras::build_cameras(document.cameras, &mut report);
     let known = topology::KnownDevices {
         webhooks: document.complete_webhooks.then_some(checked.names()),
         topics: document.complete_topics.then_some(&topic_names),
+        cameras: document.complete_cameras.then_some(&camera_names),
     };
     let topology = topology::build_topology(
         document.bindings,
@@ -135,6 +146,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     );
     let webhooks = checked.finish(&topology, &mut report);
     let topics = mqtt::finish_topics(topics, &brokers, &topology, &mut report);
+    let cameras = cameras::finish_cameras(checked_cameras, &topology, &mut report);
 
     let warnings = report.finish()?;
     Ok(Config {
@@ -144,6 +156,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         webhooks,
         brokers,
         topics,
+        cameras,
+        ipro,
         warnings,
     })
 }

@@ -378,7 +378,7 @@ pub(crate) fn finish_topics(
 }
 
 /// Checks that a name is not empty, has no control characters and is unique.
-fn check_name(
+pub(crate) fn check_name(
     name: &Spanned<String>,
     kind: &str,
     prefix: &str,

@@ -166,12 +166,37 @@ pub(crate) enum TopicFormat {
     String,
 }
 
-/// One `[[bindings]]` table: exactly one of `webhook` and `topic` names the device.
+/// One `[[cameras]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of a camera")]
+pub(crate) struct RawCamera {
+    pub name: Spanned<String>,
+    pub mac: Spanned<String>,
+    pub format: Spanned<String>,
+    pub enabled: Option<bool>,
+    pub auth: Option<Spanned<RawAuth>>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_age_hours: Option<Spanned<i64>>,
+    pub max_total_bytes: Option<Spanned<i64>>,
+}
+
+/// The `[ipro]` table: settings shared by every camera.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of i-PRO camera settings")]
+pub(crate) struct RawIpro {
+    pub capture: Option<bool>,
+    pub capture_dir: Option<Spanned<String>>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+}
+
+/// One `[[bindings]]` table: exactly one of `webhook`, `topic` and `camera` names the
+/// device.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table with the keys of a binding")]
 pub(crate) struct RawBinding {
     pub webhook: Option<Spanned<String>>,
     pub topic: Option<Spanned<String>>,
+    pub camera: Option<Spanned<String>>,
     pub area: Spanned<String>,
     pub layer: Spanned<String>,
     pub enabled: Option<bool>,

@@ -157,6 +157,7 @@ struct CheckedBinding {
 pub(crate) struct KnownDevices<'a> {
     pub webhooks: Option<&'a HashSet<String>>,
     pub topics: Option<&'a HashSet<String>>,
+    pub cameras: Option<&'a HashSet<String>>,
 }
 
 /// Validates the bindings against the areas and device names and builds the topology.
@@ -240,45 +241,58 @@ fn binding_device(
     known: &KnownDevices<'_>,
     report: &mut Report<'_>,
 ) -> Option<DeviceRef> {
-    let (key, value, names, device) = match (&raw.webhook, &raw.topic) {
-        (Some(webhook), None) => (
-            "webhook",
-            webhook,
-            known.webhooks,
-            DeviceRef::Webhook(webhook.get_ref().clone()),
-        ),
-        (None, Some(topic)) => (
-            "topic",
-            topic,
-            known.topics,
-            DeviceRef::MqttTopic(topic.get_ref().clone()),
-        ),
-        (Some(_), Some(topic)) => {
-            let message =
-                "binding names both a webhook and a topic entry; use one binding per device"
-                    .to_owned();
-            report.error(topic.span(), &format!("{prefix}.topic"), message);
-            return None;
-        }
-        (None, None) => {
-            let message = "binding names no device; set webhook = \"<name>\" or topic = \"<name>\""
+    let named: Vec<(&str, &Spanned<String>)> = [
+        ("webhook", &raw.webhook),
+        ("topic", &raw.topic),
+        ("camera", &raw.camera),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.as_ref().map(|value| (key, value)))
+    .collect();
+    let (key, value) = match named.as_slice() {
+        [one] => *one,
+        [] => {
+            let message = "binding names no device; set webhook = \"<name>\", \
+                           topic = \"<name>\" or camera = \"<name>\""
                 .to_owned();
             report.error(span, prefix, message);
             return None;
         }
+        [_, (key, value), ..] => {
+            let message = format!(
+                "binding names more than one device ({}); use one binding per device",
+                named
+                    .iter()
+                    .map(|(key, _)| *key)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            report.error(value.span(), &format!("{prefix}.{key}"), message);
+            return None;
+        }
     };
-    let name = value.get_ref();
-    if names.is_some_and(|names| !names.contains(name)) {
-        let section = if key == "webhook" {
-            "[[webhooks]]"
-        } else {
-            "[[topics]]"
-        };
-        let kind = if key == "webhook" {
-            "webhook"
-        } else {
-            "topic entry"
-        };
+    let name = value.get_ref().clone();
+    let (names, device, kind, section) = match key {
+        "webhook" => (
+            known.webhooks,
+            DeviceRef::Webhook(name.clone()),
+            "webhook",
+            "[[webhooks]]",
+        ),
+        "topic" => (
+            known.topics,
+            DeviceRef::MqttTopic(name.clone()),
+            "topic entry",
+            "[[topics]]",
+        ),
+        _ => (
+            known.cameras,
+            DeviceRef::Camera(name.clone()),
+            "camera",
+            "[[cameras]]",
+        ),
+    };
+    if names.is_some_and(|names| !names.contains(&name)) {
         let message = format!("binding names {kind} {name:?}, which is not defined in {section}");
         report.error(value.span(), &format!("{prefix}.{key}"), message);
         return None;

@@ -95,7 +95,12 @@ fn build_one(
         report,
     );
     let auth = match raw.auth {
-        Some(auth) => build_auth(auth, &name, &format!("{prefix}.auth"), report),
+        Some(auth) => build_auth(
+            auth,
+            &format!("webhook {name:?}"),
+            &format!("{prefix}.auth"),
+            report,
+        ),
         None => Some(Auth::None),
     };
     let files = match raw.files {
@@ -190,10 +195,11 @@ fn check_custom_path(
     Some(custom_path)
 }
 
-/// Checks a webhook's `auth` table. Messages never contain the password or its hash.
-fn build_auth(
+/// Checks the `auth` table of `owner`, such as `webhook "door"`. Messages never contain
+/// the password or its hash.
+pub(crate) fn build_auth(
     raw: Spanned<RawAuth>,
-    webhook: &str,
+    owner: &str,
     field: &str,
     report: &mut Report<'_>,
 ) -> Option<Auth> {
@@ -232,7 +238,7 @@ fn build_auth(
             false
         }
     };
-    let password = build_password(password, webhook, &format!("{field}.password"), report)?;
+    let password = build_password(password, owner, &format!("{field}.password"), report)?;
     username_ok.then(|| Auth::Basic {
         username: username.into_inner(),
         password,
@@ -242,7 +248,7 @@ fn build_auth(
 /// Checks a password: an argon2 PHC string if it starts with `$`, clear text otherwise.
 fn build_password(
     password: Spanned<String>,
-    webhook: &str,
+    owner: &str,
     field: &str,
     report: &mut Report<'_>,
 ) -> Option<PasswordSpec> {
@@ -262,7 +268,7 @@ fn build_password(
         return None;
     }
     let message = format!(
-        "password of webhook {webhook:?} is in clear text; replace it with the output of `hubkitd hash-password`"
+        "password of {owner} is in clear text; replace it with the output of `hubkitd hash-password`"
     );
     report.warning(span, field, message);
     Some(PasswordSpec::Clear(text))

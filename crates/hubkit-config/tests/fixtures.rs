@@ -11,6 +11,48 @@ use hubkit_endpoints::{Auth, PasswordSpec, PayloadFormat, Registry};
 /// File name in `fixtures/config/bad`, then the expected line, key and message fragment.
 const BAD_CASES: &[(&str, usize, &str, &str)] = &[
     (
+        "camera-mac-invalid.toml",
+        11,
+        "cameras[0].mac",
+        "MAC address \"AA-BB-CC-DD-EE-F\" is invalid: write 12 hex digits",
+    ),
+    (
+        "camera-format-unknown.toml",
+        12,
+        "cameras[0].format",
+        "data format \"crowd\" is unknown; use ai-crowd",
+    ),
+    (
+        "camera-mac-duplicate.toml",
+        16,
+        "cameras[1].mac",
+        "MAC address aa:bb:cc:dd:ee:ff is already used by cameras[0]",
+    ),
+    (
+        "camera-password-short.toml",
+        13,
+        "cameras[0].auth.password",
+        "shorter than 8 characters",
+    ),
+    (
+        "binding-unknown-camera.toml",
+        15,
+        "bindings[0].camera",
+        "binding names camera \"lobbby\", which is not defined in [[cameras]]",
+    ),
+    (
+        "binding-camera-to-webhook-layer.toml",
+        17,
+        "bindings[0].layer",
+        "camera \"lobby\" cannot be bound to layer \"Webhooks\", whose kind is webhook-json",
+    ),
+    (
+        "ipro-unknown-key.toml",
+        4,
+        "ipro.capture_folder",
+        "unknown field `capture_folder`",
+    ),
+    (
         "broker-url-scheme.toml",
         11,
         "brokers[0].url",
@@ -98,7 +140,7 @@ const BAD_CASES: &[(&str, usize, &str, &str)] = &[
         "binding-webhook-and-topic.toml",
         20,
         "bindings[0].topic",
-        "names both a webhook and a topic entry",
+        "binding names more than one device (webhook, topic)",
     ),
     (
         "files-on-query-params.toml",
@@ -442,7 +484,18 @@ fn example_config_is_valid() {
         ]
     );
     assert!(config.webhooks.iter().all(|w| w.enabled));
-    assert_eq!(config.topology.bindings().len(), 5);
+    assert_eq!(config.topology.bindings().len(), 9);
+    let formats: Vec<&str> = config.cameras.iter().map(|c| c.format.as_str()).collect();
+    assert_eq!(
+        formats,
+        ["general", "ai-motion", "ai-crowd", "face-recognition"]
+    );
+    assert_eq!(
+        config.cameras[0].url_path(),
+        "/ipro/aa-bb-cc-dd-ee-ff/general"
+    );
+    assert!(matches!(config.cameras[0].auth, Auth::None));
+    assert!(!config.ipro.capture);
     assert_eq!(config.brokers.len(), 1);
     let broker = &config.brokers[0];
     assert_eq!(broker.address.to_string(), "mqtt://127.0.0.1:1883");
@@ -461,8 +514,14 @@ fn example_config_is_valid() {
         Some(std::time::Duration::from_secs(720 * 3600))
     );
     assert_eq!(camera.max_total_bytes, Some(5 * 1024 * 1024 * 1024));
-    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
-    assert!(config.warnings[0].message.contains("clear text"));
+    // The quick-start passwords of one webhook and one camera.
+    assert_eq!(config.warnings.len(), 2, "{:#?}", config.warnings);
+    assert!(
+        config
+            .warnings
+            .iter()
+            .all(|warning| warning.message.contains("clear text"))
+    );
 }
 
 #[test]
@@ -545,6 +604,24 @@ fn full_config_reads_every_key() {
     assert_eq!(topic.qos, hubkit_mqtt::Qos::ExactlyOnce);
     assert_eq!(topic.format, hubkit_mqtt::DataFormat::String);
     assert_eq!(topic.timeout, Duration::from_secs(10));
+
+    let camera = &config.cameras[0];
+    assert_eq!(camera.mac.to_string(), "aa:bb:cc:dd:ee:ff");
+    assert_eq!(camera.format, hubkit_ipro::DataFormat::AiCrowd);
+    assert!(!camera.enabled);
+    assert_eq!(camera.max_body_bytes, Some(1_048_576));
+    assert_eq!(camera.max_age, Some(Duration::from_secs(48 * 3600)));
+    assert_eq!(camera.max_total_bytes, Some(1_073_741_824));
+    assert!(matches!(
+        &camera.auth,
+        Auth::Basic { username, password: PasswordSpec::Phc(_) } if username == "iprocam"
+    ));
+    assert!(config.ipro.capture);
+    assert_eq!(
+        config.ipro.capture_dir.as_deref(),
+        Some(Path::new("/var/lib/hubkit/captures"))
+    );
+    assert_eq!(config.ipro.max_body_bytes, 8_388_608);
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
 }
 

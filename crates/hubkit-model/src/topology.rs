@@ -34,6 +34,8 @@ pub enum LayerKind {
     WebhookJson,
     /// Messages received from MQTT topic entries, as JSON or text.
     Mqtt,
+    /// Events from i-PRO cameras.
+    Ipro,
 }
 
 impl LayerKind {
@@ -42,6 +44,7 @@ impl LayerKind {
         match self {
             LayerKind::WebhookJson => "Webhook-JSON",
             LayerKind::Mqtt => "MQTT",
+            LayerKind::Ipro => "i-PRO",
         }
     }
 
@@ -50,8 +53,10 @@ impl LayerKind {
         match (self, device) {
             (LayerKind::WebhookJson, DeviceRef::Webhook(_)) => true,
             (LayerKind::Mqtt, DeviceRef::MqttTopic(_)) => true,
-            (LayerKind::WebhookJson, DeviceRef::MqttTopic(_))
-            | (LayerKind::Mqtt, DeviceRef::Webhook(_)) => false,
+            (LayerKind::Ipro, DeviceRef::Camera(_)) => true,
+            (LayerKind::WebhookJson | LayerKind::Ipro, DeviceRef::MqttTopic(_))
+            | (LayerKind::Mqtt | LayerKind::Ipro, DeviceRef::Webhook(_))
+            | (LayerKind::WebhookJson | LayerKind::Mqtt, DeviceRef::Camera(_)) => false,
         }
     }
 
@@ -60,6 +65,7 @@ impl LayerKind {
         match self {
             LayerKind::WebhookJson => "webhook-json",
             LayerKind::Mqtt => "mqtt",
+            LayerKind::Ipro => "ipro",
         }
     }
 }
@@ -72,6 +78,8 @@ pub enum DeviceRef {
     Webhook(String),
     /// An MQTT topic entry, by name.
     MqttTopic(String),
+    /// An i-PRO camera, by name.
+    Camera(String),
 }
 
 impl fmt::Display for DeviceRef {
@@ -79,6 +87,7 @@ impl fmt::Display for DeviceRef {
         match self {
             DeviceRef::Webhook(name) => write!(f, "webhook {name:?}"),
             DeviceRef::MqttTopic(name) => write!(f, "topic entry {name:?}"),
+            DeviceRef::Camera(name) => write!(f, "camera {name:?}"),
         }
     }
 }

@@ -167,6 +167,30 @@ impl Store {
             .map(|(cursors, _)| cursors)
     }
 
+    /// Stores the records and several files in one transaction. Each file comes with the
+    /// indexes into `records` of the records that refer to it; retention's removal of
+    /// the file is written into those records' `Data`. Out-of-range indexes are ignored.
+    ///
+    /// Write the files to disk, sync them and their folders first, as for
+    /// [`insert_with_file`](Store::insert_with_file).
+    ///
+    /// # Errors
+    ///
+    /// As for [`insert_with_file`](Store::insert_with_file).
+    pub async fn insert_with_files(
+        &self,
+        records: Vec<Record>,
+        files: Vec<(NewFile, Vec<usize>)>,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let files = files
+            .into_iter()
+            .map(|(file, links)| file.received_ns().map(|ns| (file, ns, links)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(records, Attachment::Files(files))
+            .await
+            .map(|(cursors, _)| cursors)
+    }
+
     /// Stores the records and dead letters of one MQTT message in one transaction, unless
     /// the message is a redelivery of one committed before; see
     /// [`InboxKey`](crate::InboxKey) for how redeliveries are recognised. With an inbox
@@ -260,7 +284,7 @@ impl Store {
         let has_extra = match &attachment {
             Attachment::Mqtt(extra) => !extra.dead_letters.is_empty() || extra.inbox.is_some(),
             Attachment::ResetSession(_) => true,
-            Attachment::None | Attachment::File(..) => false,
+            Attachment::None | Attachment::File(..) | Attachment::Files(_) => false,
         };
         if records.is_empty() && !has_extra {
             return Ok((Vec::new(), false));

@@ -43,6 +43,9 @@ pub(crate) enum Attachment {
     None,
     /// A stored file that the records refer to, with its receipt time in nanoseconds.
     File(NewFile, i64),
+    /// Stored files, each with its receipt time in nanoseconds and the indexes of the
+    /// records that refer to it.
+    Files(Vec<(NewFile, i64, Vec<usize>)>),
     /// Dead letters and the inbox row of an MQTT message.
     Mqtt(MqttExtra),
     /// Forget the inbox rows of an MQTT session that the broker no longer has.
@@ -463,6 +466,15 @@ fn insert_all(
         Attachment::None => {}
         Attachment::File(file, received_ns) => {
             insert_file(conn, file, *received_ns, cursors.iter().map(|c| c.seq()))?;
+        }
+        Attachment::Files(files) => {
+            for (file, received_ns, records) in files {
+                let seqs = records
+                    .iter()
+                    .filter_map(|&index| cursors.get(index))
+                    .map(|c| c.seq());
+                insert_file(conn, file, *received_ns, seqs)?;
+            }
         }
         Attachment::Mqtt(extra) => {
             insert_extra(conn, extra, crate::mqtt::time_ns(&chrono::Utc::now()))?;

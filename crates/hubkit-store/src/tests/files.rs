@@ -47,6 +47,37 @@ async fn file_is_linked_to_every_record() {
 }
 
 #[tokio::test]
+async fn several_files_link_to_the_records_named() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let raw = new_file("cam", "cam/20210913/raw.http", 0);
+    let image = new_file("cam", "cam/20210913/image.jpg", 0);
+    let cursors = store
+        .insert_with_files(
+            vec![sample(0), sample(0), sample(0)],
+            vec![(raw, vec![0, 1, 2]), (image, vec![1, 7])],
+        )
+        .await
+        .expect("insert succeeds");
+    let seqs: Vec<i64> = cursors.iter().map(|cursor| cursor.seq()).collect();
+    let conn = Connection::open(db_path(&folder)).expect("database opens");
+    let links = |path: &str| -> Vec<i64> {
+        conn.prepare(
+            "SELECT seq FROM file_records JOIN files ON files.id = file_records.file \
+             WHERE path = ?1 ORDER BY seq",
+        )
+        .expect("statement prepares")
+        .query_map([path], |row| row.get(0))
+        .expect("query runs")
+        .collect::<Result<_, _>>()
+        .expect("rows read")
+    };
+    assert_eq!(links("cam/20210913/raw.http"), seqs);
+    assert_eq!(links("cam/20210913/image.jpg"), vec![seqs[1]]);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn unknown_path_is_not_found() {
     let folder = tempdir();
     let store = open(&folder);
