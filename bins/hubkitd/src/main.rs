@@ -1,7 +1,8 @@
-//! hubkitd: receives webhooks over HTTPS and messages from MQTT brokers, stores them as
-//! layer data in SQLite and serves them through an admin API. The `hubkit-server` crate does the work. This binary parses
-//! arguments, sets up logging, loads the configuration, runs the hub and handles signals:
-//! SIGHUP reloads, SIGINT and SIGTERM shut down gracefully.
+//! hubkitd: receives webhooks and i-PRO camera events over HTTPS and messages from MQTT
+//! brokers, stores them as layer data in SQLite and serves them through an admin API.
+//! The `hubkit-server` crate does the work. This binary parses arguments, sets up logging,
+//! loads the configuration, runs the hub and handles signals: SIGHUP reloads, SIGINT and
+//! SIGTERM shut down gracefully.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -47,8 +48,17 @@ enum Command {
         file: PathBuf,
     },
     /// Read a password (from the terminal without echo, or one line of standard input) and
-    /// print its argon2id hash for a webhook's `password` setting.
+    /// print its argon2id hash for a webhook's or camera's `password` setting.
     HashPassword,
+    /// Print the URL to enter in each camera of a configuration file, and exit.
+    CameraUrls {
+        /// Configuration file (TOML) whose cameras to list.
+        file: PathBuf,
+        /// Address cameras reach the hub at, such as https://192.168.1.10:8443; defaults
+        /// to server.public_url, then to server.listen.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +66,7 @@ fn main() -> ExitCode {
     let result = match &args.command {
         Some(Command::CheckConfig { file }) => check_config(file),
         Some(Command::HashPassword) => hash_password(),
+        Some(Command::CameraUrls { file, base_url }) => camera_urls(file, base_url.as_deref()),
         None => run(&args),
     };
     match result {
@@ -100,11 +111,12 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             println!(
-                "{}: valid ({}, {}, {}, {}, {})",
+                "{}: valid ({}, {}, {}, {}, {}, {})",
                 file.display(),
                 count(config.webhooks.len(), "webhook"),
                 count(config.brokers.len(), "broker"),
                 count(config.topics.len(), "topic entry"),
+                count(config.cameras.len(), "camera"),
                 count(config.topology.areas().len(), "area"),
                 count(config.topology.bindings().len(), "binding")
             );
@@ -126,6 +138,60 @@ fn count(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+fn camera_urls(file: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = match hubkit_config::load(file) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let base = match base_url.or(config.server.public_url.as_deref()) {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        None => {
+            let scheme = if matches!(config.server.tls, TlsConfig::Off) {
+                "http"
+            } else {
+                "https"
+            };
+            let listen = config.server.listen;
+            if listen.ip().is_unspecified() {
+                eprintln!(
+                    "note: server.listen is {listen}, which is no address a camera can reach; \
+                     the URLs below say HUB-ADDRESS, so replace it, or pass --base-url or set \
+                     server.public_url"
+                );
+                format!("{scheme}://HUB-ADDRESS:{}", listen.port())
+            } else if listen.is_ipv6() {
+                format!("{scheme}://[{}]:{}", listen.ip(), listen.port())
+            } else {
+                format!("{scheme}://{listen}")
+            }
+        }
+    };
+    if config.cameras.is_empty() {
+        eprintln!("{}: no cameras are configured", file.display());
+    }
+    for camera in &config.cameras {
+        let device = DeviceRef::Camera(camera.name.clone());
+        let state = if !camera.enabled {
+            ", disabled"
+        } else if config.topology.layers_for(&device).is_empty() {
+            ", not bound to an enabled layer"
+        } else {
+            ""
+        };
+        println!(
+            "camera {:?} ({}, {}{state}): {base}{}",
+            camera.name,
+            camera.mac,
+            camera.format,
+            camera.url_path()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn hash_password() -> anyhow::Result<ExitCode> {
@@ -264,6 +330,24 @@ fn announce(hub: &Hub) {
             webhook.format.as_str(),
             base.trim_end_matches('/'),
             webhook.custom_path
+        );
+    }
+    for camera in &config.cameras {
+        let device = DeviceRef::Camera(camera.name.clone());
+        let state = if !camera.enabled {
+            ", disabled"
+        } else if config.topology.layers_for(&device).is_empty() {
+            ", not bound to an enabled layer"
+        } else {
+            ""
+        };
+        println!(
+            "camera {:?} ({}, {}{state}): {}{}",
+            camera.name,
+            camera.mac,
+            camera.format,
+            base.trim_end_matches('/'),
+            camera.url_path()
         );
     }
     for entry in &config.topics {

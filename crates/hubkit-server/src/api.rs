@@ -40,6 +40,7 @@ pub(crate) async fn handle(
         "/api/v1/records" => records(state, request).await,
         "/api/v1/records/stream" => stream_records(state, request).await,
         "/api/v1/brokers" => crate::mqtt_api::brokers(state, request),
+        "/api/v1/cameras" => crate::ipro::cameras(state, request),
         "/api/v1/dead-letters" => crate::mqtt_api::dead_letters(state, request).await,
         _ => webhooks(state, request),
     };

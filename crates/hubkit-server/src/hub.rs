@@ -21,7 +21,7 @@ use crate::listener::{self, ConnectionLimits};
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::mqtt::{HubSink, hub_id};
 use crate::retention;
-use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime};
+use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime, RuntimeError};
 use crate::tls;
 use crate::token::{AdminToken, TokenError};
 use hubkit_mqtt::{BrokerStatus, Supervisor};
@@ -75,9 +75,9 @@ pub enum StartError {
     /// The admin token cannot be chosen.
     #[error("failed to set up the admin token")]
     Token(#[from] TokenError),
-    /// The webhooks do not form a valid registry.
-    #[error("invalid webhook configuration")]
-    Endpoints(#[from] hubkit_endpoints::EndpointError),
+    /// The webhooks or cameras cannot be set up.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     /// The listen address cannot be bound.
     #[error("failed to listen on {address}")]
     Bind {
@@ -92,9 +92,9 @@ pub enum StartError {
 /// Error returned when a new configuration cannot be applied; the old one stays in force.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    /// The webhooks do not form a valid registry.
-    #[error("invalid webhook configuration")]
-    Endpoints(#[from] hubkit_endpoints::EndpointError),
+    /// The webhooks or cameras cannot be set up.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     /// The new TLS files cannot be loaded.
     #[error("failed to load the new TLS certificate")]
     Tls(#[from] tls::TlsError),

@@ -27,6 +27,7 @@ mod body;
 mod files_api;
 mod fsutil;
 mod hub;
+mod ipro;
 mod listener;
 mod metrics;
 mod mqtt;
@@ -45,6 +46,7 @@ pub use body::ResponseBody;
 pub use hub::{DATABASE_FILE, FILES_FOLDER, Hub, HubOptions, ReloadError, StartError};
 pub use mqtt::HUB_ID_FILE;
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
+pub use state::RuntimeError;
 pub use token::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenError, TokenSource};
 pub use webhook::WEBHOOK_PREFIX;
 

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub file_bytes_stored: Counter,
     /// Stored files removed by retention, by reason.
     pub files_removed: Family<RemovalLabels, Counter>,
+    /// Camera requests stored with at least one parse error.
+    pub camera_parse_errors: Counter,
     /// MQTT broker state and counters, refreshed from the broker statuses at each scrape.
     mqtt: MqttMetrics,
 }
@@ -208,13 +210,13 @@ impl Metrics {
         let files_stored = Counter::default();
         registry.register(
             "files_stored",
-            "Files stored by webhooks",
+            "Files stored by webhooks and cameras",
             files_stored.clone(),
         );
         let file_bytes_stored = Counter::default();
         registry.register(
             "file_bytes_stored",
-            "Bytes of the files stored by webhooks",
+            "Bytes of the files stored by webhooks and cameras",
             file_bytes_stored.clone(),
         );
         let files_removed = Family::<RemovalLabels, Counter>::default();
@@ -223,8 +225,15 @@ impl Metrics {
             "Stored files removed by retention, by reason",
             files_removed.clone(),
         );
+        let camera_parse_errors = Counter::default();
+        registry.register(
+            "camera_parse_errors",
+            "Camera requests stored raw with at least one parse error",
+            camera_parse_errors.clone(),
+        );
         let mqtt = MqttMetrics::register(&mut registry);
         Arc::new(Metrics {
+            camera_parse_errors,
             registry,
             mqtt,
             files_stored,

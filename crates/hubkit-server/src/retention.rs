@@ -1,5 +1,6 @@
 //! The retention task: removes each webhook's oldest files when its `files.max_age_hours`
-//! or `files.max_total_bytes` is exceeded.
+//! or `files.max_total_bytes` is exceeded, and each camera's when its `max_age_hours` or
+//! `max_total_bytes` is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +30,8 @@ pub(crate) async fn run(state: Arc<AppState>, mut shutdown: watch::Receiver<bool
     }
 }
 
-/// Runs one retention pass at `now` over the webhooks of the configuration in force, and
-/// returns how many files it removed.
+/// Runs one retention pass at `now` over the webhooks and cameras of the configuration in
+/// force, and returns how many files it removed.
 ///
 /// Each file is first marked removed in the store, together with its records, and only
 /// then deleted from disk. A crash between the two leaves a file that no live record
@@ -52,6 +53,24 @@ pub(crate) async fn enforce(state: &AppState, now: DateTime<Utc>) -> usize {
             Ok(count) => removed += count,
             Err(err) => warn!(
                 webhook.name = %webhook.name,
+                error = %err,
+                "retention pass failed; the next pass tries again"
+            ),
+        }
+    }
+    for endpoint in runtime.cameras.iter() {
+        let camera = endpoint.camera();
+        let policy = Retention {
+            max_age: camera.max_age,
+            max_total_bytes: camera.max_total_bytes,
+        };
+        if !policy.is_limited() {
+            continue;
+        }
+        match enforce_one(state, &camera.file_owner(), &policy, now).await {
+            Ok(count) => removed += count,
+            Err(err) => warn!(
+                camera.name = %camera.name,
                 error = %err,
                 "retention pass failed; the next pass tries again"
             ),

@@ -127,6 +127,9 @@ async fn dispatch(
     if let Some(custom_path) = path.strip_prefix(WEBHOOK_PREFIX) {
         return webhook::handle(state, request, body, remote, custom_path).await;
     }
+    if let Some(rest) = path.strip_prefix(hubkit_ipro::IPRO_PREFIX) {
+        return crate::ipro::handle(state, request, body, remote, rest).await;
+    }
     if let Some(file_path) = path.strip_prefix(FILES_PREFIX) {
         let endpoint = "/api/v1/files".to_owned();
         if request.method != Method::GET && request.method != Method::HEAD {
@@ -164,6 +167,7 @@ async fn dispatch(
         | "/api/v1/records/stream"
         | "/api/v1/webhooks"
         | "/api/v1/brokers"
+        | "/api/v1/cameras"
         | "/api/v1/dead-letters" => path.to_owned(),
         _ => {
             return (

@@ -1,6 +1,7 @@
 //! State shared by every request: the current configuration generation, the store, the
 //! metrics and the admin token.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use arc_swap::ArcSwap;
 use hubkit_config::Config;
 use hubkit_endpoints::Registry;
 use hubkit_files::{Detector, FileStore};
+use hubkit_ipro::CameraRegistry;
 use hubkit_model::Topology;
 use hubkit_store::Store;
 use tokio::sync::{Semaphore, watch};
@@ -24,6 +26,11 @@ pub(crate) const PASSWORD_VERIFICATIONS: usize = 1;
 /// generation and swaps it in, and requests in flight keep the one they started with.
 pub(crate) struct Runtime {
     pub registry: Registry,
+    pub cameras: CameraRegistry,
+    /// Largest camera request body for cameras without a limit of their own.
+    pub camera_body_bytes: u64,
+    /// Folder that camera requests are also written to, when capture mode is on.
+    pub capture_dir: Option<PathBuf>,
     pub topology: Topology,
     pub max_body_bytes: u64,
     pub max_file_bytes: u64,
@@ -34,12 +41,19 @@ pub(crate) struct Runtime {
 impl Runtime {
     /// Builds the request-facing part of a validated configuration.
     /// `base_url` replaces `server.public_url` when the configuration has none.
-    pub(crate) fn from_config(
-        config: &Config,
-        base_url: &str,
-    ) -> Result<Runtime, hubkit_endpoints::EndpointError> {
+    pub(crate) fn from_config(config: &Config, base_url: &str) -> Result<Runtime, RuntimeError> {
+        let capture_dir = config.ipro.capture.then(|| {
+            config
+                .ipro
+                .capture_dir
+                .clone()
+                .unwrap_or_else(|| config.server.data_dir.join("captures"))
+        });
         Ok(Runtime {
             registry: Registry::new(config.webhooks.clone())?,
+            cameras: CameraRegistry::new(config.cameras.clone())?,
+            camera_body_bytes: config.ipro.max_body_bytes,
+            capture_dir,
             topology: config.topology.clone(),
             max_body_bytes: config.server.limits.max_body_bytes,
             max_file_bytes: config.server.limits.max_file_bytes,
@@ -53,6 +67,17 @@ impl Runtime {
             ),
         })
     }
+}
+
+/// Error returned when the webhooks or cameras of a configuration cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The webhooks do not form a valid registry.
+    #[error("invalid webhook configuration")]
+    Endpoints(#[from] hubkit_endpoints::EndpointError),
+    /// The cameras do not form a valid registry.
+    #[error("invalid camera configuration")]
+    Cameras(#[from] hubkit_ipro::CameraError),
 }
 
 /// State shared by every connection and request.

@@ -123,7 +123,8 @@ async fn accept(
             match upload::classify(content_type.as_deref())? {
                 BodyKind::Json => {
                     let limit = webhook.max_body_bytes.unwrap_or(runtime.max_body_bytes);
-                    let bytes = read_body(&request.headers, body, limit, runtime).await?;
+                    let bytes =
+                        read_body(&request.headers, body, limit, runtime, "this webhook's").await?;
                     hubkit_decode::decode_json(&bytes).map_err(decode_problem)?
                 }
                 BodyKind::File if !webhook.files.enabled => {
@@ -254,13 +255,31 @@ async fn authorize(
     endpoint: &Arc<Endpoint>,
     headers: &HeaderMap,
 ) -> Result<(), Problem> {
+    check_credentials(
+        state,
+        headers,
+        |authorization| endpoint.authorize(authorization),
+        "this webhook requires HTTP Basic authentication with its configured username and password",
+    )
+    .await
+}
+
+/// Checks a request's credentials with `check`, running an argon2 verification on a
+/// blocking thread when one is needed. A rejection is a 401 with a Basic challenge whose
+/// detail ends with `hint`.
+pub(crate) async fn check_credentials(
+    state: &AppState,
+    headers: &HeaderMap,
+    check: impl FnOnce(Option<&[u8]>) -> AuthCheck,
+    hint: &str,
+) -> Result<(), Problem> {
     if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
         return Err(duplicate_authorization());
     }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let result = match endpoint.authorize(authorization) {
+    let result = match check(authorization) {
         AuthCheck::Allowed => Ok(()),
         AuthCheck::Denied(err) => Err(err),
         AuthCheck::Verify(pending) => {
@@ -288,10 +307,7 @@ async fn authorize(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Unauthorized",
-            format!(
-                "{err}; this webhook requires HTTP Basic authentication with its configured \
-                 username and password"
-            ),
+            format!("{err}; {hint}"),
         )
         .with_header(
             header::WWW_AUTHENTICATE,
@@ -302,11 +318,12 @@ async fn authorize(
 
 /// Reads the body into memory, enforcing `limit` while it streams. On a 413 the rest of the
 /// body stays in `body`, so the router can discard it for HTTP/2 clients.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: &mut Option<Incoming>,
     limit: u64,
     runtime: &Runtime,
+    owner: &str,
 ) -> Result<Bytes, Problem> {
     let too_large = || {
         Problem::new(
@@ -314,7 +331,7 @@ async fn read_body(
             "payload-too-large",
             "Content Too Large",
             format!(
-                "the request body is larger than this webhook's limit of {limit} bytes; send a smaller body"
+                "the request body is larger than {owner} limit of {limit} bytes; send a smaller body"
             ),
         )
     };

@@ -1,0 +1,542 @@
+//! `GET|POST|PUT /ipro/<mac>/<format>[/<notification data>]`: requests from i-PRO cameras.
+//!
+//! Every accepted request is stored raw as a file before it is parsed, and the response
+//! is 200 once the raw request, the images found in it and one record per event have
+//! committed. A request whose body cannot be parsed is still stored and answered 200,
+//! with the parse errors in its record.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use hubkit_ipro::{
+    Camera, CameraEndpoint, DataFormat, IPRO_PREFIX, Image, Notification, parse_camera_path,
+};
+use hubkit_model::{DataId, DeviceRef, HttpTransport, Record, Transport};
+use hubkit_store::NewFile;
+use hyper::body::Incoming;
+use serde_json::{Map, Value, json};
+use tracing::{debug, error, warn};
+
+use crate::body::{ResponseBody, full};
+use crate::problem::{Problem, truncate};
+use crate::state::{AppState, Runtime};
+
+/// Metrics label of every camera request.
+const ENDPOINT_LABEL: &str = "/ipro";
+
+/// `DataType` of camera records.
+const DATA_TYPE: &str = "json";
+
+/// Media type of a stored raw request.
+const RAW_MEDIA_TYPE: &str = "message/http";
+
+/// Bodies larger than this are parsed on a blocking thread.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// Handles one camera request. `rest` is the path after [`IPRO_PREFIX`].
+pub(crate) async fn handle(
+    state: &AppState,
+    request: &Parts,
+    body: &mut Option<Incoming>,
+    remote: &str,
+    rest: &str,
+) -> (Response<ResponseBody>, String) {
+    let response = match accept(state, request, body, remote, rest).await {
+        Ok(response) => response,
+        Err(problem) => problem.into_response(),
+    };
+    (response, ENDPOINT_LABEL.to_owned())
+}
+
+async fn accept(
+    state: &AppState,
+    request: &Parts,
+    body: &mut Option<Incoming>,
+    remote: &str,
+    rest: &str,
+) -> Result<Response<ResponseBody>, Problem> {
+    let runtime = state.runtime.load_full();
+    let path = parse_camera_path(rest).map_err(|err| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "camera-path-invalid",
+            "Not Found",
+            format!("{err}; a camera URL looks like {IPRO_PREFIX}aa-bb-cc-dd-ee-ff/general"),
+        )
+    })?;
+    let Some(endpoint) = runtime.cameras.lookup(&path.mac).cloned() else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "camera-not-found",
+            "Not Found",
+            format!(
+                "no camera has MAC address {}; add a [[cameras]] entry with this mac, or \
+                 correct the address in the camera's URL",
+                path.mac
+            ),
+        ));
+    };
+    let camera = endpoint.camera();
+    if !camera.enabled {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "camera-disabled",
+            "Not Found",
+            format!(
+                "camera {:?} ({}) is disabled; set enabled = true to accept its requests",
+                camera.name, camera.mac
+            ),
+        ));
+    }
+    if !matches!(request.method, Method::GET | Method::POST | Method::PUT) {
+        return Err(Problem::method_not_allowed(
+            "GET, POST, PUT",
+            format!(
+                "camera URLs take GET, POST and PUT, but the request used {}",
+                truncate(request.method.as_str(), 20)
+            ),
+        ));
+    }
+    authorize(state, &endpoint, request).await?;
+
+    let device = DeviceRef::Camera(camera.name.clone());
+    let layers = runtime.topology.layers_for(&device);
+    if layers.is_empty() {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "camera-not-bound",
+            "Not Found",
+            format!(
+                "camera {:?} is not bound to an enabled layer, so it records nothing; bind \
+                 it to a layer of kind ipro and enable the binding",
+                camera.name
+            ),
+        ));
+    }
+
+    let limit = camera.max_body_bytes.unwrap_or(runtime.camera_body_bytes);
+    let bytes =
+        crate::webhook::read_body(&request.headers, body, limit, &runtime, "this camera's").await?;
+    let received_at = Utc::now();
+    let raw = raw_request(request, &bytes);
+    if let Some(folder) = &runtime.capture_dir {
+        capture(folder, camera, received_at, &raw).await;
+    }
+
+    let content_type = request
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let encoded = encoded_body(request);
+    let method = request.method.to_string();
+    let query = request.uri.query().map(str::to_owned);
+    let path_rest = path.rest.to_owned();
+    let parse = {
+        let content_type = content_type.clone();
+        let method = method.clone();
+        let query = query.clone();
+        let bytes = bytes.clone();
+        let compressed = encoded.is_some();
+        move || {
+            let notification = Notification {
+                method: &method,
+                path_rest: &path_rest,
+                query: query.as_deref(),
+                content_type: content_type.as_deref(),
+                body: if compressed { &[] } else { &bytes },
+            };
+            hubkit_ipro::parse(&notification)
+        }
+    };
+    let mut parsed = if bytes.len() > INLINE_PARSE_BYTES {
+        tokio::task::spawn_blocking(parse).await.map_err(|err| {
+            error!(error = %err, "camera request parse task failed");
+            Problem::store_unavailable()
+        })?
+    } else {
+        parse()
+    };
+    if let Some(coding) = &encoded {
+        let message = format!(
+            "the body has Content-Encoding {coding:?}, which hubkitd does not decode; it is \
+             kept only in the raw request"
+        );
+        for event in &mut parsed.events {
+            event.errors.push(message.clone());
+        }
+    }
+
+    // Store the raw request and the images, then commit the records that refer to them.
+    let owner = camera.file_owner();
+    let mut stored: Vec<NewFile> = Vec::new();
+    let raw_file = store_file(state, &owner, received_at, raw, "raw", "http").await?;
+    let raw_ref = describe(&raw_file, RAW_MEDIA_TYPE);
+    stored.push(NewFile {
+        media_type: RAW_MEDIA_TYPE.to_owned(),
+        ..raw_file
+    });
+    let mut image_refs = Vec::with_capacity(parsed.images.len());
+    for (index, image) in std::mem::take(&mut parsed.images).into_iter().enumerate() {
+        let Image {
+            bytes,
+            media_type,
+            extension,
+            origin,
+        } = image;
+        let name = format!("image-{}", index + 1);
+        match store_file(state, &owner, received_at, bytes, &name, &extension).await {
+            Ok(file) => {
+                let mut reference = describe(&file, &media_type);
+                reference.insert("Origin".into(), Value::String(origin));
+                image_refs.push(reference);
+                stored.push(NewFile { media_type, ..file });
+            }
+            Err(problem) => {
+                discard(state, &stored).await;
+                return Err(problem);
+            }
+        }
+    }
+
+    let transport = Transport::Http(HttpTransport {
+        remote_address: remote.to_owned(),
+        method,
+        content_type,
+        query,
+        tls: state.tls,
+    });
+    let url_format = path.format.filter(|format| *format != camera.format);
+    let mut records = Vec::new();
+    // For each stored image, the indexes of the records that refer to it.
+    let mut image_links: Vec<Vec<usize>> = vec![Vec::new(); image_refs.len()];
+    let mut parse_errors = 0;
+    for event in parsed.events {
+        if !event.errors.is_empty() {
+            parse_errors += 1;
+        }
+        let mut data = Map::new();
+        data.insert("Camera".into(), Value::String(camera.name.clone()));
+        data.insert("Mac".into(), Value::String(camera.mac.to_string()));
+        data.insert("Format".into(), Value::String(camera.format.to_string()));
+        if let Some(format) = url_format {
+            data.insert("UrlFormat".into(), Value::String(format.to_string()));
+        }
+        data.insert(
+            "Event".into(),
+            Value::String(event.kind.as_str().to_owned()),
+        );
+        for (key, value) in event.data {
+            data.insert(key, value);
+        }
+        let images: Vec<Value> = event
+            .images
+            .iter()
+            .filter_map(|&index| image_refs.get(index).cloned().map(Value::Object))
+            .collect();
+        if !images.is_empty() {
+            data.insert("Images".into(), Value::Array(images));
+        }
+        data.insert("Raw".into(), Value::Object(raw_ref.clone()));
+        if !event.errors.is_empty() {
+            let errors = event.errors.into_iter().map(Value::String).collect();
+            data.insert("ParseErrors".into(), Value::Array(errors));
+        }
+        let data = Value::Object(data);
+        for layer in layers {
+            for &index in &event.images {
+                if let Some(links) = image_links.get_mut(index) {
+                    links.push(records.len());
+                }
+            }
+            records.push(Record {
+                data_id: DataId::new(),
+                area_id: layer.area_id,
+                area_name: layer.area_name.clone(),
+                layer_id: layer.layer_id,
+                layer_name: layer.layer_name.clone(),
+                kind_name: kind_name(camera.format),
+                physical_device_id: camera.mac.to_string(),
+                physical_device_name: camera.name.clone(),
+                data_type: DATA_TYPE.to_owned(),
+                data: data.clone(),
+                timestamp: received_at,
+                transport: transport.clone(),
+            });
+        }
+    }
+    let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
+    let count = records.len() as u64;
+    let all: Vec<usize> = (0..records.len()).collect();
+    let mut files = Vec::with_capacity(stored.len());
+    let mut stored_iter = stored.iter().cloned();
+    if let Some(raw) = stored_iter.next() {
+        files.push((raw, all));
+    }
+    for (file, links) in stored_iter.zip(image_links) {
+        files.push((file, links));
+    }
+    let file_bytes: u64 = stored.iter().map(|file| file.size).sum();
+    if let Err(err) = state.store.insert_with_files(records, files).await {
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        discard(state, &stored).await;
+        if err.is_storage_full() {
+            warn!(camera.name = %camera.name, error = %err, "disk full while storing a camera record");
+            return Err(crate::upload::storage_full());
+        }
+        error!(camera.name = %camera.name, error = %err, error.cause = ?cause, "failed to store a camera record");
+        return Err(Problem::store_unavailable());
+    }
+    state.metrics.records_stored.inc_by(count);
+    state.metrics.files_stored.inc_by(stored.len() as u64);
+    state.metrics.file_bytes_stored.inc_by(file_bytes);
+    if parse_errors > 0 {
+        state.metrics.camera_parse_errors.inc();
+    }
+    debug!(
+        camera.name = %camera.name,
+        records = count,
+        images = image_refs.len(),
+        parse_errors,
+        "stored a camera request"
+    );
+
+    let body = json!({
+        "DataId": ids.first(),
+        "DataIds": ids,
+        "Raw": raw_ref,
+    });
+    let mut response = Response::new(full(serde_json::to_vec(&body).unwrap_or_default()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Returns the records' `KindName` for a data format, such as `i-PRO AI Motion Detection`.
+pub(crate) fn kind_name(format: DataFormat) -> String {
+    format!("i-PRO {}", format.display_name())
+}
+
+async fn authorize(
+    state: &AppState,
+    endpoint: &Arc<CameraEndpoint>,
+    request: &Parts,
+) -> Result<(), Problem> {
+    crate::webhook::check_credentials(
+        state,
+        &request.headers,
+        |authorization| endpoint.authorize(authorization),
+        "this camera requires HTTP Basic authentication; enter the username and password \
+         of its [[cameras]] entry in the camera's notification settings",
+    )
+    .await
+}
+
+/// Returns the content coding of a compressed body, which the parsers cannot read.
+fn encoded_body(request: &Parts) -> Option<String> {
+    request
+        .headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .flat_map(|text| {
+            text.split(',')
+                .map(|coding| coding.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+}
+
+/// Writes the request as HTTP/1.1 text: the request line, the header fields as received
+/// (names in lower case, as hyper keeps them), a blank line and the body byte for byte.
+/// The value of an `Authorization` header becomes `[redacted]`, so no camera password is
+/// written to disk.
+fn raw_request(request: &Parts, body: &Bytes) -> Vec<u8> {
+    let target = request
+        .uri
+        .path_and_query()
+        .map_or_else(|| request.uri.path().to_owned(), ToString::to_string);
+    let mut raw = Vec::with_capacity(body.len() + 512);
+    raw.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", request.method).as_bytes());
+    if request.headers.get(header::HOST).is_none()
+        && let Some(authority) = request.uri.authority()
+    {
+        raw.extend_from_slice(format!("host: {authority}\r\n").as_bytes());
+    }
+    for (name, value) in &request.headers {
+        raw.extend_from_slice(name.as_str().as_bytes());
+        raw.extend_from_slice(b": ");
+        if *name == header::AUTHORIZATION {
+            raw.extend_from_slice(b"[redacted]");
+        } else if *name == header::TRANSFER_ENCODING {
+            // The body below is the decoded one, so the framing headers are rewritten.
+            raw.extend_from_slice(b"identity");
+        } else {
+            raw.extend_from_slice(value.as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+    }
+    if request.headers.get(header::CONTENT_LENGTH).is_none() && !body.is_empty() {
+        raw.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// Writes a raw request to the capture folder. A failure is logged and does not fail the
+/// request: the raw request is stored in the files folder as well.
+async fn capture(folder: &Path, camera: &Camera, received_at: DateTime<Utc>, raw: &[u8]) {
+    let folder = folder.join(camera.mac.url_form());
+    let name = format!(
+        "{}-{}.http",
+        received_at.format("%Y%m%dT%H%M%S%.9fZ"),
+        uuid::Uuid::now_v7().simple()
+    );
+    let path: PathBuf = folder.join(name);
+    let raw = raw.to_vec();
+    let write_path = path.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&folder)?;
+        std::fs::write(&write_path, raw)
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => debug!(file.path = %path.display(), "captured a camera request"),
+        Ok(Err(err)) => {
+            warn!(file.path = %path.display(), error = %err, "failed to capture a camera request")
+        }
+        Err(err) => warn!(error = %err, "capture task failed"),
+    }
+}
+
+/// Stores `bytes` as a file of `owner` named `<stem>-<time>.<extension>`.
+async fn store_file(
+    state: &AppState,
+    owner: &str,
+    received_at: DateTime<Utc>,
+    bytes: Vec<u8>,
+    stem: &str,
+    extension: &str,
+) -> Result<NewFile, Problem> {
+    let files = state.files.clone();
+    let owner = owner.to_owned();
+    let name = format!(
+        "{stem}-{}.{extension}",
+        received_at.format("%Y%m%dT%H%M%S%.9fZ")
+    );
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut upload = files.begin(&owner, received_at, u64::MAX)?;
+        upload.write(&bytes)?;
+        upload.finish(&name).map(|stored| (owner, stored))
+    })
+    .await;
+    match stored {
+        Ok(Ok((owner, stored))) => Ok(NewFile {
+            owner,
+            path: stored.relative_path,
+            media_type: String::new(),
+            size: stored.size,
+            sha256: stored.sha256,
+            received_at,
+        }),
+        Ok(Err(err)) if err.is_storage_full() => {
+            warn!(error = %err, "disk full while storing a camera request");
+            Err(crate::upload::storage_full())
+        }
+        Ok(Err(err)) => {
+            error!(error = %err, "failed to store a camera request");
+            Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "file-storage-unavailable",
+                "Service Unavailable",
+                "the request could not be written to the hub's disk, so it was not stored; \
+                 retry later",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")))
+        }
+        Err(err) => {
+            error!(error = %err, "camera file task failed");
+            Err(Problem::store_unavailable())
+        }
+    }
+}
+
+/// Returns the reference to a stored file that records carry.
+fn describe(file: &NewFile, media_type: &str) -> Map<String, Value> {
+    let mut reference = Map::new();
+    reference.insert("Path".into(), Value::String(file.path.clone()));
+    reference.insert("Size".into(), Value::from(file.size));
+    reference.insert("MediaType".into(), Value::String(media_type.to_owned()));
+    reference.insert("Sha256".into(), Value::String(file.sha256.clone()));
+    reference
+}
+
+/// Removes files whose records failed to commit.
+async fn discard(state: &AppState, files: &[NewFile]) {
+    for file in files {
+        crate::upload::discard(state, file).await;
+    }
+}
+
+/// `GET /api/v1/cameras`: every camera with the URL to enter in it; secrets are never
+/// included.
+pub(crate) fn cameras(
+    state: &AppState,
+    request: &Parts,
+) -> Result<Response<ResponseBody>, Problem> {
+    if let Some(query) = request.uri.query().filter(|query| !query.is_empty()) {
+        return Err(crate::api::invalid_parameter(format!(
+            "/api/v1/cameras takes no parameters, but got {:?}",
+            truncate(query, 60)
+        )));
+    }
+    let runtime = state.runtime.load();
+    Ok(crate::api::json_response(&camera_list(&runtime)))
+}
+
+/// The body of `GET /api/v1/cameras`.
+pub(crate) fn camera_list(runtime: &Runtime) -> Value {
+    let base = runtime
+        .public_url
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let cameras: Vec<Value> = runtime
+        .cameras
+        .iter()
+        .map(|endpoint| {
+            let camera = endpoint.camera();
+            let device = DeviceRef::Camera(camera.name.clone());
+            let layers: Vec<String> = runtime
+                .topology
+                .layers_for(&device)
+                .iter()
+                .map(|layer| format!("{}/{}", layer.area_name, layer.layer_name))
+                .collect();
+            json!({
+                "name": camera.name,
+                "mac": camera.mac.to_string(),
+                "format": camera.format.as_str(),
+                "kind_name": kind_name(camera.format),
+                "url": format!("{base}{}", camera.url_path()),
+                "methods": "GET, POST, PUT",
+                "authentication": match camera.auth {
+                    hubkit_endpoints::Auth::None => "none",
+                    hubkit_endpoints::Auth::Basic { .. } => "basic",
+                },
+                "enabled": camera.enabled,
+                "layers": layers,
+                "max_body_bytes": camera.max_body_bytes.unwrap_or(runtime.camera_body_bytes),
+                "max_age_hours": camera.max_age.map(|age| age.as_secs() / 3600),
+                "max_total_bytes": camera.max_total_bytes,
+            })
+        })
+        .collect();
+    json!({ "cameras": cameras, "capture": runtime.capture_dir.is_some() })
+}
