@@ -1,4 +1,4 @@
-//! The command line: check-config, hash-password and --help.
+//! The command line: check-config, hash-password, camera-urls and --help.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -145,4 +145,73 @@ fn check_config_reads_broker_tls_files() {
         "{stderr}"
     );
     assert!(stderr.contains("missing-ca.pem"), "{stderr}");
+}
+
+#[test]
+fn camera_urls_prints_one_url_per_camera() {
+    let output = hubkitd()
+        .arg("camera-urls")
+        .arg(example_config())
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(
+        lines[0],
+        "camera \"lobby-camera\" (aa:bb:cc:dd:ee:ff, general): \
+         https://127.0.0.1:8443/ipro/aa-bb-cc-dd-ee-ff/general"
+    );
+    assert!(
+        lines[3].ends_with("/ipro/aa-bb-cc-dd-ee-03/face-recognition"),
+        "{stdout}"
+    );
+
+    let output = hubkitd()
+        .args(["camera-urls", "--base-url", "https://hub.example:9443/"])
+        .arg(example_config())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(": https://hub.example:9443/ipro/aa-bb-cc-dd-ee-01/ai-motion\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn camera_urls_name_the_placeholder_for_a_wildcard_listen_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hubkit.toml");
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"0.0.0.0:8443\"\n[[cameras]]\nname = \"a\"\n\
+         mac = \"aabbccddeeff\"\nformat = \"general\"\n",
+    )
+    .expect("write");
+    let output = hubkitd()
+        .arg("camera-urls")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("https://HUB-ADDRESS:8443/ipro/aa-bb-cc-dd-ee-ff/general"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--base-url"), "{stderr}");
+
+    let text = "[[cameras]]\nname = \"a\"\nmac = \"aabbccddeef\"\nformat = \"general\"\n";
+    std::fs::write(&file, text).expect("write");
+    let output = hubkitd()
+        .arg("camera-urls")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cameras[0].mac"), "{stderr}");
 }
