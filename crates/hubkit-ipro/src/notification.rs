@@ -15,7 +15,7 @@
 //!   makes one `Onvif` event per notification message. Other XML becomes a JSON tree.
 //! - JSON, form data, and XML other than ONVIF go through a field picker, which sets
 //!   the kind to `Crowd`, `Face` or `Data` and keeps the whole decoded body under `Body`.
-//! - A body that cannot be read makes a `Request` event whose errors say why.
+//! - A body that cannot be read makes a `Request` event whose errors give the reason.
 //!
 //! # Field picker
 //!
@@ -86,7 +86,7 @@ pub struct Notification<'a> {
     pub body: &'a [u8],
 }
 
-/// What [`parse`] made of a request.
+/// The result of [`parse`]: events and the images they refer to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
     /// The events, never empty: a request with nothing recognisable still makes one.

@@ -500,7 +500,7 @@ pub(crate) fn cameras(
     Ok(crate::api::json_response(&camera_list(&runtime)))
 }
 
-/// The body of `GET /api/v1/cameras`.
+/// Builds the body of `GET /api/v1/cameras`.
 pub(crate) fn camera_list(runtime: &Runtime) -> Value {
     let base = runtime
         .public_url

@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{TestHub, admin, config_text};
+use common::{TestHub, admin, config_text, parse};
 use http::Method;
 use serde_json::Value;
 
@@ -829,5 +829,57 @@ async fn every_fixture_end_to_end() {
             assert!(bytes.starts_with(&[0xFF, 0xD8]), "{file}");
         }
     }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn reload_adds_and_removes_cameras() {
+    let hub = TestHub::start(CAMERAS).await;
+    let added = r#"
+[[cameras]]
+name = "added-later"
+mac = "02-00-00-00-00-01"
+format = "ai-crowd"
+
+[[bindings]]
+camera = "added-later"
+area = "Lobby"
+layer = "Cameras"
+"#;
+    let before = hub
+        .client
+        .get("/ipro/02-00-00-00-00-01/ai-crowd", &[])
+        .await
+        .expect("request");
+    assert_eq!(before.status, 404);
+    let text = config_text(hub.dir.path(), "", &format!("{CAMERAS}{added}"));
+    hub.hub
+        .reload(parse(hub.dir.path(), &text))
+        .await
+        .expect("reload");
+    let after = hub
+        .client
+        .get("/ipro/02-00-00-00-00-01/ai-crowd?count=3", &[])
+        .await
+        .expect("request");
+    assert_eq!(
+        after.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&after.body)
+    );
+
+    // Reloading the original file removes the camera again.
+    let text = config_text(hub.dir.path(), "", CAMERAS);
+    hub.hub
+        .reload(parse(hub.dir.path(), &text))
+        .await
+        .expect("reload");
+    let removed = hub
+        .client
+        .get("/ipro/02-00-00-00-00-01/ai-crowd", &[])
+        .await
+        .expect("request");
+    assert_eq!(removed.status, 404);
     hub.stop().await;
 }
