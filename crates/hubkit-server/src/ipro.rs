@@ -16,9 +16,10 @@ use hubkit_ipro::{
     Camera, CameraEndpoint, DataFormat, IPRO_PREFIX, Image, Notification, parse_camera_path,
 };
 use hubkit_model::{DataId, DeviceRef, HttpTransport, Record, Transport};
-use hubkit_store::NewFile;
+use hubkit_store::{CameraWrite, NewCameraRequest, NewFile};
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
 use tracing::{debug, error, warn};
 
 use crate::body::{ResponseBody, full};
@@ -36,6 +37,11 @@ const RAW_MEDIA_TYPE: &str = "message/http";
 
 /// Bodies larger than this are parsed on a blocking thread.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// Raw requests up to this size are kept in the database, committed with their records;
+/// larger ones are stored as files. Most alarm notifications and count reports are a
+/// few hundred bytes, and one file with two fsyncs per request would cost far more.
+pub(crate) const MAX_INLINE_RAW_BYTES: usize = 64 * 1024;
 
 /// Handles one camera request. `rest` is the path after [`IPRO_PREFIX`].
 pub(crate) async fn handle(
@@ -170,15 +176,38 @@ async fn accept(
         }
     }
 
-    // Store the raw request and the images, then commit the records that refer to them.
+    // Keep the raw request (in the database when it is small), store the images, then
+    // commit the records that refer to them.
     let owner = camera.file_owner();
     let mut stored: Vec<NewFile> = Vec::new();
-    let raw_file = store_file(state, &owner, received_at, raw, "raw", "http").await?;
-    let raw_ref = describe(&raw_file, RAW_MEDIA_TYPE);
-    stored.push(NewFile {
-        media_type: RAW_MEDIA_TYPE.to_owned(),
-        ..raw_file
-    });
+    let mut kept_raw = None;
+    let raw_ref = if raw.len() <= MAX_INLINE_RAW_BYTES {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let mut reference = Map::new();
+        reference.insert("Id".into(), Value::String(id.clone()));
+        reference.insert("Size".into(), Value::from(raw.len()));
+        reference.insert("MediaType".into(), Value::String(RAW_MEDIA_TYPE.to_owned()));
+        reference.insert(
+            "Sha256".into(),
+            Value::String(format!("{:x}", Sha256::digest(&raw))),
+        );
+        kept_raw = Some(NewCameraRequest {
+            id,
+            camera: owner.clone(),
+            received_at,
+            raw,
+        });
+        reference
+    } else {
+        let raw_file = store_file(state, &owner, received_at, raw, "raw", "http").await?;
+        let reference = describe(&raw_file, RAW_MEDIA_TYPE);
+        stored.push(NewFile {
+            media_type: RAW_MEDIA_TYPE.to_owned(),
+            ..raw_file
+        });
+        reference
+    };
+    let raw_is_file = kept_raw.is_none();
     let mut image_refs = Vec::with_capacity(parsed.images.len());
     for (index, image) in std::mem::take(&mut parsed.images).into_iter().enumerate() {
         let Image {
@@ -270,17 +299,20 @@ async fn accept(
     }
     let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
     let count = records.len() as u64;
-    let all: Vec<usize> = (0..records.len()).collect();
     let mut files = Vec::with_capacity(stored.len());
     let mut stored_iter = stored.iter().cloned();
-    if let Some(raw) = stored_iter.next() {
-        files.push((raw, all));
+    if raw_is_file && let Some(raw) = stored_iter.next() {
+        files.push((raw, (0..records.len()).collect()));
     }
     for (file, links) in stored_iter.zip(image_links) {
         files.push((file, links));
     }
     let file_bytes: u64 = stored.iter().map(|file| file.size).sum();
-    if let Err(err) = state.store.insert_with_files(records, files).await {
+    let write = CameraWrite {
+        files,
+        raw: kept_raw,
+    };
+    if let Err(err) = state.store.insert_camera(records, write).await {
         let cause = std::error::Error::source(&err).map(ToString::to_string);
         discard(state, &stored).await;
         if err.is_storage_full() {
@@ -539,4 +571,44 @@ pub(crate) fn camera_list(runtime: &Runtime) -> Value {
         })
         .collect();
     json!({ "cameras": cameras, "capture": runtime.capture_dir.is_some() })
+}
+
+/// `GET /api/v1/camera-requests/<id>`: a raw camera request kept in the database, as
+/// `message/http`.
+pub(crate) async fn camera_request(
+    state: &AppState,
+    id: &str,
+) -> Result<Response<ResponseBody>, Problem> {
+    let valid = id.len() == 32 && id.bytes().all(|byte| byte.is_ascii_hexdigit());
+    let not_found = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "camera-request-not-found",
+            "Not Found",
+            format!(
+                "no raw camera request has the id {:?}; use the Id of a record's Data.Raw \
+                 (32 hex digits). A Raw with a Path instead is a file: fetch it from \
+                 /api/v1/files/<path>",
+                truncate(id, 60)
+            ),
+        )
+    };
+    if !valid {
+        return Err(not_found());
+    }
+    match state.store.camera_request(id).await {
+        Ok(Some(request)) => {
+            let mut response = Response::new(full(request.raw));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(RAW_MEDIA_TYPE),
+            );
+            Ok(response)
+        }
+        Ok(None) => Err(not_found()),
+        Err(err) => {
+            error!(error = %crate::error_chain(&err), "failed to read a raw camera request");
+            Err(Problem::store_unavailable())
+        }
+    }
 }

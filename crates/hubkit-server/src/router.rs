@@ -145,6 +145,21 @@ async fn dispatch(
         };
         return (response.unwrap_or_else(Problem::into_response), endpoint);
     }
+    if let Some(id) = path.strip_prefix("/api/v1/camera-requests/") {
+        let endpoint = "/api/v1/camera-requests".to_owned();
+        if request.method != Method::GET && request.method != Method::HEAD {
+            let problem = Problem::method_not_allowed(
+                "GET, HEAD",
+                "/api/v1/camera-requests/<id> is read-only; use GET".to_owned(),
+            );
+            return (problem.into_response(), endpoint);
+        }
+        let response = match api::check_admin(state, request) {
+            Ok(()) => crate::ipro::camera_request(state, id).await,
+            Err(problem) => Err(problem),
+        };
+        return (response.unwrap_or_else(Problem::into_response), endpoint);
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/dead-letters/") {
         let endpoint = "/api/v1/dead-letters/payload".to_owned();
         if request.method != Method::GET && request.method != Method::HEAD {

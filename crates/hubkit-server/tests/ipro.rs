@@ -176,6 +176,31 @@ async fn file_bytes(hub: &TestHub, path: &str) -> Vec<u8> {
     std::fs::read(hub.hub.files_dir().join(path)).unwrap_or_else(|err| panic!("{path}: {err}"))
 }
 
+/// Fetches the raw request that a record's `Data.Raw` refers to: from the camera
+/// requests API for an `Id`, or from the files folder for a `Path`.
+async fn raw_bytes(hub: &TestHub, raw: &Value) -> Vec<u8> {
+    if let Some(path) = raw["Path"].as_str() {
+        return file_bytes(hub, path).await;
+    }
+    let id = raw["Id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Id or Path in {raw}"));
+    let (name, value) = admin();
+    let response = hub
+        .client
+        .get(&format!("/api/v1/camera-requests/{id}"), &[(name, &value)])
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.header("content-type"), "message/http");
+    response.body.to_vec()
+}
+
 #[tokio::test]
 async fn alarm_notification_becomes_a_record_with_its_raw_request() {
     let hub = TestHub::start(CAMERAS).await;
@@ -214,11 +239,10 @@ async fn alarm_notification_becomes_a_record_with_its_raw_request() {
     assert_eq!(record["Transport"]["Query"], "src=AB");
     assert!(data.get("ParseErrors").is_none(), "{data}");
 
-    // The raw request is kept, its credentials redacted.
-    let raw_path = data["Raw"]["Path"].as_str().expect("raw path");
-    assert!(raw_path.starts_with("ipro-aabbccddeeff/"), "{raw_path}");
-    assert_eq!(reply["Raw"]["Path"], raw_path);
-    let raw = String::from_utf8(file_bytes(&hub, raw_path).await).expect("text");
+    // The raw request is kept in the database, its credentials redacted.
+    let raw_id = data["Raw"]["Id"].as_str().expect("raw id");
+    assert_eq!(reply["Raw"]["Id"], raw_id);
+    let raw = String::from_utf8(raw_bytes(&hub, &data["Raw"]).await).expect("text");
     assert!(
         raw.starts_with("GET /ipro/AA-BB-CC-DD-EE-FF/general?src=AB HTTP/1.1\r\n"),
         "{raw}"
@@ -226,16 +250,24 @@ async fn alarm_notification_becomes_a_record_with_its_raw_request() {
     assert!(raw.contains("authorization: [redacted]\r\n"), "{raw}");
     assert!(!raw.contains("aXByb2NhbTpzZWNyZXRwdzE"), "{raw}");
     assert_eq!(data["Raw"]["Size"], raw.len());
+    assert!(!hub.hub.files_dir().join("ipro-aabbccddeeff").exists());
 
-    // The raw file can be fetched through the files API.
+    // Unknown ids and the admin token are checked.
     let (name, value) = admin();
-    let fetched = hub
+    for id in ["0".repeat(32), "not-an-id".to_owned()] {
+        let missing = hub
+            .client
+            .get(&format!("/api/v1/camera-requests/{id}"), &[(name, &value)])
+            .await
+            .expect("request");
+        assert_eq!(missing.status, 404, "{id}");
+    }
+    let unauthenticated = hub
         .client
-        .get(&format!("/api/v1/files/{raw_path}"), &[(name, &value)])
+        .get(&format!("/api/v1/camera-requests/{raw_id}"), &[])
         .await
         .expect("request");
-    assert_eq!(fetched.status, 200);
-    assert_eq!(fetched.body, raw.as_bytes());
+    assert_eq!(unauthenticated.status, 401);
     hub.stop().await;
 }
 
@@ -434,7 +466,7 @@ async fn unparseable_bodies_are_stored_raw_and_flagged() {
     assert_eq!(data["Event"], "request", "{data}");
     let errors = data["ParseErrors"].as_array().expect("parse errors");
     assert!(!errors.is_empty());
-    let raw = file_bytes(&hub, data["Raw"]["Path"].as_str().expect("raw path")).await;
+    let raw = raw_bytes(&hub, &data["Raw"]).await;
     assert!(raw.ends_with(&body));
 
     // A compressed body is kept raw too, with an error naming the coding.
@@ -535,30 +567,79 @@ async fn cameras_api_lists_the_urls() {
 #[tokio::test]
 async fn retention_removes_a_cameras_old_files() {
     let hub = TestHub::start(CAMERAS).await;
+    let jpeg = {
+        let raw = fixture("aivmd-two-areas.http");
+        let start = raw
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .expect("head end")
+            + 4;
+        raw[start..].to_vec()
+    };
     let response = hub
         .client
         .send(
             Method::POST,
             "/ipro/aa-bb-cc-dd-ee-06/ai-crowd",
-            &[("content-type", "application/json")],
-            br#"{"area": 1, "count": 3}"#.to_vec(),
+            &[("content-type", "image/jpeg")],
+            jpeg,
         )
         .await
         .expect("request");
-    assert_eq!(response.status, 200);
-    let raw_path = response.json()["Raw"]["Path"]
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let found = records_of(&hub, &response.json()).await;
+    let image = found[0]["Data"]["Images"][0]["Path"]
         .as_str()
-        .expect("raw path")
+        .expect("image path")
         .to_owned();
-    assert!(hub.hub.files_dir().join(&raw_path).exists());
+    assert!(hub.hub.files_dir().join(&image).exists());
     let removed = hub
         .hub
         .enforce_retention(chrono::Utc::now() + chrono::Duration::hours(2))
         .await;
     assert_eq!(removed, 1);
-    assert!(!hub.hub.files_dir().join(&raw_path).exists());
+    assert!(!hub.hub.files_dir().join(&image).exists());
     let found = records(&hub).await;
     assert_eq!(found[0]["Data"]["Removed"]["Reason"], "max-age");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn large_raw_requests_are_stored_as_files() {
+    let hub = TestHub::start(CAMERAS).await;
+    let body = format!(
+        r#"{{"area": 1, "count": 12, "note": "{}"}}"#,
+        "x".repeat(70_000)
+    );
+    let response = hub
+        .client
+        .send(
+            Method::POST,
+            "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
+            &[("content-type", "application/json")],
+            body.clone(),
+        )
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let found = records_of(&hub, &response.json()).await;
+    let data = &found[0]["Data"];
+    assert_eq!(data["Crowd"]["Count"], 12);
+    let path = data["Raw"]["Path"].as_str().expect("raw path");
+    assert!(path.starts_with("ipro-aabbccddee02/"), "{path}");
+    let raw = file_bytes(&hub, path).await;
+    assert!(raw.ends_with(body.as_bytes()));
+    assert_eq!(data["Raw"]["Size"], raw.len());
     hub.stop().await;
 }
 
@@ -808,7 +889,10 @@ async fn every_fixture_end_to_end() {
         );
 
         // The raw request is kept with the body byte for byte.
-        let raw = file_bytes(&hub, data["Raw"]["Path"].as_str().expect("raw")).await;
+        let raw = raw_bytes(&hub, &data["Raw"]).await;
+        let digest = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&raw));
+        assert_eq!(data["Raw"]["Sha256"], digest, "{file}");
+        assert_eq!(data["Raw"]["Size"], raw.len(), "{file}");
         let body_of = |bytes: &[u8]| {
             let start = bytes
                 .windows(4)

@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+mod camera;
 mod codec;
 mod cursor;
 mod error;
@@ -26,6 +27,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use camera::{CameraRequest, CameraWrite, NewCameraRequest};
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use files::{FileRemoval, FileRow, NewFile};

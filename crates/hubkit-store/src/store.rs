@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use chrono::{DateTime, Utc};
 
+use crate::camera::{CameraRequest, CameraWrite, NewCameraRequest};
 use crate::codec::EncodedRecord;
 use crate::files::{FileRemoval, FileRow, NewFile, find_file, live_files, mark_removed};
 use crate::mqtt::{
@@ -167,9 +168,11 @@ impl Store {
             .map(|(cursors, _)| cursors)
     }
 
-    /// Stores the records and several files in one transaction. Each file comes with the
-    /// indexes into `records` of the records that refer to it; retention's removal of
-    /// the file is written into those records' `Data`. Out-of-range indexes are ignored.
+    /// Stores the records of one camera request with its other rows in one transaction:
+    /// the raw request (when it is kept in the database) and the stored files. Each file
+    /// comes with the indexes into `records` of the records that refer to it; retention's
+    /// removal of the file is written into those records' `Data`. Out-of-range indexes
+    /// are ignored.
     ///
     /// Write the files to disk, sync them and their folders first, as for
     /// [`insert_with_file`](Store::insert_with_file).
@@ -177,18 +180,35 @@ impl Store {
     /// # Errors
     ///
     /// As for [`insert_with_file`](Store::insert_with_file).
-    pub async fn insert_with_files(
+    pub async fn insert_camera(
         &self,
         records: Vec<Record>,
-        files: Vec<(NewFile, Vec<usize>)>,
+        write: CameraWrite,
     ) -> Result<Vec<Cursor>, StoreError> {
-        let files = files
+        let files = write
+            .files
             .into_iter()
             .map(|(file, links)| file.received_ns().map(|ns| (file, ns, links)))
             .collect::<Result<Vec<_>, _>>()?;
-        self.write(records, Attachment::Files(files))
+        let raw = write.raw.map(NewCameraRequest::encode).transpose()?;
+        self.write(records, Attachment::Camera(files, raw))
             .await
             .map(|(cursors, _)| cursors)
+    }
+
+    /// Returns the raw camera request with `id`, or `None` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when the query fails.
+    pub async fn camera_request(&self, id: &str) -> Result<Option<CameraRequest>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            inner.with_reader(|conn| crate::camera::camera_request(conn, &id))
+        })
+        .await
+        .map_err(|source| StoreError::ReadTask { source })?
     }
 
     /// Stores the records and dead letters of one MQTT message in one transaction, unless
@@ -284,7 +304,7 @@ impl Store {
         let has_extra = match &attachment {
             Attachment::Mqtt(extra) => !extra.dead_letters.is_empty() || extra.inbox.is_some(),
             Attachment::ResetSession(_) => true,
-            Attachment::None | Attachment::File(..) | Attachment::Files(_) => false,
+            Attachment::None | Attachment::File(..) | Attachment::Camera(..) => false,
         };
         if records.is_empty() && !has_extra {
             return Ok((Vec::new(), false));

@@ -43,9 +43,13 @@ pub(crate) enum Attachment {
     None,
     /// A stored file that the records refer to, with its receipt time in nanoseconds.
     File(NewFile, i64),
-    /// Stored files, each with its receipt time in nanoseconds and the indexes of the
-    /// records that refer to it.
-    Files(Vec<(NewFile, i64, Vec<usize>)>),
+    /// The rows of a camera request: stored files, each with its receipt time in
+    /// nanoseconds and the indexes of the records that refer to it, and the raw request
+    /// when it is kept in the database.
+    Camera(
+        Vec<(NewFile, i64, Vec<usize>)>,
+        Option<crate::camera::EncodedCameraRequest>,
+    ),
     /// Dead letters and the inbox row of an MQTT message.
     Mqtt(MqttExtra),
     /// Forget the inbox rows of an MQTT session that the broker no longer has.
@@ -467,7 +471,10 @@ fn insert_all(
         Attachment::File(file, received_ns) => {
             insert_file(conn, file, *received_ns, cursors.iter().map(|c| c.seq()))?;
         }
-        Attachment::Files(files) => {
+        Attachment::Camera(files, raw) => {
+            if let Some(raw) = raw {
+                crate::camera::insert_camera_request(conn, raw)?;
+            }
             for (file, received_ns, records) in files {
                 let seqs = records
                     .iter()

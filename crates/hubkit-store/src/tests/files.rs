@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 
 use super::{db_path, open, sample, tempdir, time};
-use crate::{FileRemoval, NewFile, RecordQuery};
+use crate::{CameraWrite, FileRemoval, NewCameraRequest, NewFile, RecordQuery};
 
 fn new_file(owner: &str, path: &str, offset_seconds: i64) -> NewFile {
     NewFile {
@@ -47,15 +47,23 @@ async fn file_is_linked_to_every_record() {
 }
 
 #[tokio::test]
-async fn several_files_link_to_the_records_named() {
+async fn camera_rows_commit_with_their_records() {
     let folder = tempdir();
     let store = open(&folder);
     let raw = new_file("cam", "cam/20210913/raw.http", 0);
     let image = new_file("cam", "cam/20210913/image.jpg", 0);
     let cursors = store
-        .insert_with_files(
+        .insert_camera(
             vec![sample(0), sample(0), sample(0)],
-            vec![(raw, vec![0, 1, 2]), (image, vec![1, 7])],
+            CameraWrite {
+                files: vec![(raw, vec![0, 1, 2]), (image, vec![1, 7])],
+                raw: Some(NewCameraRequest {
+                    id: "0192a7c3e5f04c1b8a9d2e3f4a5b6c7d".into(),
+                    camera: "cam".into(),
+                    received_at: time(0),
+                    raw: b"GET /ipro/x HTTP/1.1\r\n\r\n".to_vec(),
+                }),
+            },
         )
         .await
         .expect("insert succeeds");
@@ -74,6 +82,17 @@ async fn several_files_link_to_the_records_named() {
     };
     assert_eq!(links("cam/20210913/raw.http"), seqs);
     assert_eq!(links("cam/20210913/image.jpg"), vec![seqs[1]]);
+
+    let kept = store
+        .camera_request("0192a7c3e5f04c1b8a9d2e3f4a5b6c7d")
+        .await
+        .expect("lookup succeeds")
+        .expect("request is kept");
+    assert_eq!(kept.camera, "cam");
+    assert_eq!(kept.received_at, time(0));
+    assert_eq!(kept.raw, b"GET /ipro/x HTTP/1.1\r\n\r\n");
+    let missing = store.camera_request("nope").await.expect("lookup succeeds");
+    assert_eq!(missing, None);
     store.close().await;
 }
 
