@@ -46,3 +46,9 @@ bench-mqtt *args:
 # Run the CI script
 ci:
     bash .ci/run
+
+# Benchmark camera ingest (an alarm GET and a crowd JSON POST) against the JSON webhook on
+# one hubkitd, in turns; args: rounds and seconds per target, e.g. `just bench-ipro 5 5`
+bench-ipro rounds="5" seconds="5":
+    cargo build --release -p hubkitd -p hubkit-bench
+    bins/hubkit-bench/ipro/run.sh "${CARGO_TARGET_DIR:-target}" {{rounds}} {{seconds}}
