@@ -29,9 +29,9 @@
 //! | `Crowd` | `Count` | count, peoplecount, number, num, people |
 //! | `Crowd` | `Threshold` | threshold |
 //! | `Crowd` | `State` | state, status |
-//! | `Face` | `Person` | person, personname, personid, name |
+//! | `Face` | `Person` | person, personname, personid |
 //! | `Face` | `List` | list, listname, group |
-//! | `Face` | `Score` | score, similarity, likelihood, confidence |
+//! | `Face` | `Score` | score, similarity, confidence |
 //! | `Face` | `Attributes` | attributes, attribute, attr |
 //!
 //! Tie-breaks:
@@ -48,6 +48,11 @@
 //!   `Person` or `Score` for `Face`. A group that does not count is left out.
 //! - When both groups count, both are kept, and the kind is that of the group with more
 //!   fields. On a tie the kind is `Crowd` when it has `Count`, and `Face` otherwise.
+//!
+//! A bare `name` and ONVIF's `Likelihood` are not face keys: cameras, areas and lists
+//! have names too, and every ONVIF analytics event may carry a likelihood, so either
+//! alone would report a face match in a crowd or motion event. An ONVIF event whose
+//! other fields make it a face match takes its `Likelihood` as the face `Score`.
 //!
 //! NOTE: the keys are guesses. No crowd or face payload has been captured from a camera,
 //! so real payloads may name these fields differently.

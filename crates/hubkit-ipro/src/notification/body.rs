@@ -112,7 +112,38 @@ pub(super) fn read_part(
     }
     let essence = content_type.and_then(essence);
     let essence = essence.as_deref();
-    let result = match classify(essence, bytes) {
+    // The content decides between image and not: a JPEG sent as JSON is still an image,
+    // and JSON sent as image/jpeg is read as JSON, with an error naming the wrong label.
+    let declared = classify(essence, bytes);
+    let mut mislabelled = None;
+    let body_type = if looks_like_image(bytes) {
+        BodyType::Image
+    } else if declared == BodyType::Image {
+        mislabelled = Some(format!(
+            "{origin} has Content-Type {} but is not an image, so it was read by its content",
+            essence.unwrap_or("(none)")
+        ));
+        sniff(bytes)
+    } else {
+        declared
+    };
+    let mut events = read_classified(body_type, content_type, essence, bytes, origin, output);
+    if let Some(error) = mislabelled {
+        events.add_errors(&[error]);
+    }
+    events
+}
+
+/// Reads one body or part with the reader that [`read_part`] chose.
+fn read_classified(
+    body_type: BodyType,
+    content_type: Option<&str>,
+    essence: Option<&str>,
+    bytes: &[u8],
+    origin: &str,
+    output: &mut Output,
+) -> BodyEvents {
+    let result = match body_type {
         BodyType::Image => return read_image(essence, bytes, origin, output),
         BodyType::Xml => xml::read_xml(bytes, origin, output).map(|events| BodyEvents {
             events,
@@ -179,9 +210,15 @@ fn classify(essence: Option<&str>, bytes: &[u8]) -> BodyType {
     }
 }
 
+/// Returns whether the bytes start with the signature of a JPEG or of another image
+/// format that `infer` knows.
+fn looks_like_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || infer::is_image(bytes)
+}
+
 /// Classifies by the first bytes.
 fn sniff(bytes: &[u8]) -> BodyType {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || infer::is_image(bytes) {
+    if looks_like_image(bytes) {
         return BodyType::Image;
     }
     let text = bytes

@@ -51,7 +51,7 @@ const FIELDS: [Field; 8] = [
     Field {
         group: Group::Face,
         name: "Person",
-        keys: &["person", "personname", "personid", "name"],
+        keys: &["person", "personname", "personid"],
         takes_structures: false,
     },
     Field {
@@ -63,7 +63,7 @@ const FIELDS: [Field; 8] = [
     Field {
         group: Group::Face,
         name: "Score",
-        keys: &["score", "similarity", "likelihood", "confidence"],
+        keys: &["score", "similarity", "confidence"],
         takes_structures: false,
     },
     Field {
@@ -110,6 +110,17 @@ impl Picked {
     }
 
     /// Inserts `Crowd` and `Face` into `data` for the groups found.
+    /// Sets the face group's `Score` to `score` when the group was found without one.
+    /// ONVIF events carry their match score as `Likelihood`, which counts as a face
+    /// score only once other fields showed the event to be a face match.
+    pub(super) fn score_face_with(&mut self, score: Option<&Value>) {
+        if let (Some(face), Some(score)) = (self.face.as_mut(), score)
+            && !face.contains_key("Score")
+        {
+            face.insert("Score".to_owned(), score.clone());
+        }
+    }
+
     pub(super) fn insert_into(self, data: &mut Map<String, Value>) {
         if let Some(crowd) = self.crowd {
             data.insert("Crowd".to_owned(), Value::Object(crowd));

@@ -157,7 +157,7 @@ fn sniffing_generic_and_missing_types() {
 fn json_with_bom_and_charset() {
     let parsed = parse_body(
         Some("application/json; charset=utf-8"),
-        b"\xEF\xBB\xBF{\"name\": \"Sato\"}",
+        b"\xEF\xBB\xBF{\"person\": \"Sato\"}",
     );
     let event = only_event(&parsed);
     assert_eq!(event.kind, EventKind::Face);
@@ -186,7 +186,7 @@ fn json_numbers_keep_every_digit() {
 
 #[test]
 fn picker_searches_nested_objects() {
-    let body = br#"{"event": {"face": {"person": {"name": "Sato"}, "Similarity": "0.9"}}, "status": "ok"}"#;
+    let body = br#"{"event": {"face": {"person": {"personName": "Sato"}, "Similarity": "0.9"}}, "status": "ok"}"#;
     let parsed = parse_body(Some("application/json"), body);
     let event = only_event(&parsed);
     assert_eq!(event.kind, EventKind::Face);
@@ -214,7 +214,7 @@ fn picker_tie_breaks() {
     let cases: [(&[u8], EventKind); 3] = [
         // Crowd has three fields, Face one.
         (
-            br#"{"name": "cam", "area": 1, "count": 2, "state": "ok"}"#,
+            br#"{"person": "cam", "area": 1, "count": 2, "state": "ok"}"#,
             EventKind::Crowd,
         ),
         // One field each: Crowd wins with Count.
@@ -571,4 +571,29 @@ fn random_bytes_never_panic() {
         let parsed = parse_body(content_types[round % content_types.len()], &body);
         assert!(!parsed.events.is_empty());
     }
+}
+
+#[test]
+fn names_and_likelihoods_are_not_faces() {
+    let body = br#"{"camera": {"name": "cam1"}, "area": 2, "count": 7, "likelihood": 0.4}"#;
+    let parsed = parse_body(Some("application/json"), body);
+    let event = only_event(&parsed);
+    assert_eq!(event.kind, EventKind::Crowd);
+    assert!(!event.data.contains_key("Face"), "{:?}", event.data);
+}
+
+#[test]
+fn content_decides_between_image_and_not() {
+    // JSON labelled as a JPEG is read as JSON, with an error naming the label.
+    let parsed = parse_body(Some("image/jpeg"), br#"{"count": 1}"#);
+    let event = only_event(&parsed);
+    assert_eq!(event.kind, EventKind::Crowd);
+    assert!(parsed.images.is_empty());
+    assert!(event.errors[0].contains("image/jpeg"), "{:?}", event.errors);
+
+    // A JPEG labelled as JSON is still an image, with its AI-VMD result read.
+    let jpeg = jpeg_with_comment(&[]);
+    let parsed = parse_body(Some("application/json"), &jpeg);
+    assert_eq!(parsed.images.len(), 1);
+    assert_eq!(parsed.images[0].media_type, "image/jpeg");
 }

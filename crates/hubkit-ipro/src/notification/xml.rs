@@ -148,7 +148,8 @@ fn onvif_event(notification: Node<'_, '_>, number: usize, output: &mut Output) -
     if let Some(key) = key {
         onvif.insert("Key".to_owned(), Value::Object(simple_items(key)));
     }
-    let picked = pick_fields(&data, event_detail.as_ref());
+    let mut picked = pick_fields(&data, event_detail.as_ref());
+    picked.score_face_with(likelihood.as_ref());
     onvif.insert("Data".to_owned(), Value::Object(data));
     onvif.insert(
         "EventDetail".to_owned(),
