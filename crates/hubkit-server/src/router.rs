@@ -56,11 +56,16 @@ impl hyper::service::Service<Request<Incoming>> for HubService {
     }
 }
 
-/// Largest request body read and discarded after an early HTTP/2 error response.
+/// Largest request body read and discarded after an early error response.
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Time allowed for that discarding.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest pause between two parts of a body being discarded. A client that declared a
+/// body and does not send it gets its response after this pause, not after
+/// [`DRAIN_TIMEOUT`].
+const DRAIN_IDLE: Duration = Duration::from_millis(500);
 
 /// Routes one request and counts it.
 pub(crate) async fn route(
@@ -75,10 +80,10 @@ pub(crate) async fn route(
     let (mut response, endpoint) = dispatch(state, &parts, &mut body, remote_text).await;
     let status = response.status();
     if let Some(body) = body
-        && parts.version == Version::HTTP_2
         && status.as_u16() >= 400
+        && !body.is_end_stream()
     {
-        drain(body).await;
+        finish_unread_body(parts.version, status, body, &mut response).await;
     }
     if parts.method == Method::HEAD {
         // HTTP/2 forbids a body in the response to HEAD, and HTTP/1.1 clients ignore it.
@@ -96,25 +101,62 @@ pub(crate) async fn route(
     response
 }
 
-/// Reads and discards a small unread request body. When an HTTP/2 response ends before
-/// the request body, hyper resets the stream. Some clients (curl 7.88) then report a
-/// framing error instead of the response, so the rest of the body is read first.
-async fn drain(mut body: Incoming) {
-    if body.is_end_stream() {
+/// Deals with the unread body of a request that was rejected before its body was read,
+/// such as a 401 challenge to a camera that sends credentials only when challenged.
+///
+/// When an HTTP/2 response ends before the request body, hyper resets the stream, and
+/// some clients (curl 7.88) then report a framing error instead of the response. An
+/// HTTP/1.1 connection with unread body bytes cannot carry another request, so hyper
+/// closes it, and a client still sending may get a reset instead of the response. So a
+/// small body is read and discarded first, which also keeps an HTTP/1.1 connection open
+/// for the client's retry. After a 408 or 413, or when the body is larger than
+/// [`DRAIN_LIMIT`] or slower than [`drain`] allows, an HTTP/1.1 response says
+/// `Connection: close` instead.
+async fn finish_unread_body(
+    version: Version,
+    status: StatusCode,
+    body: Incoming,
+    response: &mut Response<ResponseBody>,
+) {
+    let give_up = matches!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    );
+    if version == Version::HTTP_2 {
+        drain(body).await;
         return;
     }
+    let drained = !give_up && drain(body).await;
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
+/// Reads and discards a request body of up to [`DRAIN_LIMIT`] bytes within
+/// [`DRAIN_TIMEOUT`], with pauses of at most [`DRAIN_IDLE`], and returns whether it
+/// reached the body's end.
+async fn drain(mut body: Incoming) -> bool {
     let discard = async {
         let mut read: u64 = 0;
-        while let Some(Ok(frame)) = body.frame().await {
+        loop {
+            let frame = match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None) => return true,
+                Ok(Some(Err(_))) | Err(_) => return false,
+            };
             if let Some(data) = frame.data_ref() {
                 read += data.len() as u64;
             }
             if read > DRAIN_LIMIT {
-                break;
+                return false;
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+    tokio::time::timeout(DRAIN_TIMEOUT, discard)
+        .await
+        .unwrap_or(false)
 }
 
 async fn dispatch(

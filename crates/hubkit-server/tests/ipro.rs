@@ -967,3 +967,49 @@ layer = "Cameras"
     assert_eq!(removed.status, 404);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn challenge_keeps_the_connection_for_the_retry() {
+    let hub = TestHub::start(CAMERAS).await;
+    // A camera that sends credentials only after a 401 posts its body first, then retries
+    // with credentials on the same connection.
+    let body = vec![0u8; 50_000];
+    let mut raw = format!(
+        "POST /ipro/aa-bb-cc-dd-ee-ff/general HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    raw.extend_from_slice(
+        b"GET /ipro/aa-bb-cc-dd-ee-ff/general?src=AB HTTP/1.1\r\nHost: localhost\r\n\
+          Authorization: Basic aXByb2NhbTpzZWNyZXRwdzE=\r\nConnection: close\r\n\r\n",
+    );
+    let reply = hub
+        .client
+        .send_raw(&raw, Duration::from_secs(5))
+        .await
+        .expect("request");
+    let text = String::from_utf8_lossy(&reply);
+    let challenge = text.find("HTTP/1.1 401").expect("401 first");
+    let stored = text
+        .find("HTTP/1.1 200")
+        .expect("200 on the same connection");
+    assert!(challenge < stored, "{text}");
+    assert_eq!(hub.stored_rows(), 2);
+
+    // A body over the limit is not read, and the response says the connection closes.
+    let mut raw = b"POST /ipro/aa-bb-cc-dd-ee-06/ai-crowd HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(&[b' '; 5000]);
+    let reply = hub
+        .client
+        .send_raw(&raw, Duration::from_secs(5))
+        .await
+        .expect("request");
+    let text = String::from_utf8_lossy(&reply).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 413"), "{text}");
+    assert!(text.contains("connection: close\r\n"), "{text}");
+    hub.stop().await;
+}
