@@ -20,7 +20,8 @@ use tracing::{error, info, warn};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Receive webhooks over HTTPS and MQTT messages, and store them as layer data.
+/// Receive webhooks and i-PRO camera events over HTTPS and MQTT messages, and store them
+/// as layer data.
 #[derive(Parser, Debug)]
 #[command(version, about, subcommand_negates_reqs = true)]
 struct Args {
@@ -148,6 +149,14 @@ fn camera_urls(file: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Some(base) = base_url
+        && !(base.starts_with("https://") || base.starts_with("http://"))
+    {
+        bail!(
+            "--base-url {base:?} is invalid: it must start with https:// or http://, such as \
+             https://192.168.1.10:8443"
+        );
+    }
     let base = match base_url.or(config.server.public_url.as_deref()) {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => {

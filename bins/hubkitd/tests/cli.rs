@@ -178,6 +178,18 @@ fn camera_urls_prints_one_url_per_camera() {
         stdout.contains(": https://hub.example:9443/ipro/aa-bb-cc-dd-ee-01/ai-motion\n"),
         "{stdout}"
     );
+
+    let output = hubkitd()
+        .args(["camera-urls", "--base-url", "ftp://hub.example"])
+        .arg(example_config())
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must start with https:// or http://"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -514,14 +514,9 @@ fn example_config_is_valid() {
         Some(std::time::Duration::from_secs(720 * 3600))
     );
     assert_eq!(camera.max_total_bytes, Some(5 * 1024 * 1024 * 1024));
-    // The quick-start passwords of one webhook and one camera.
-    assert_eq!(config.warnings.len(), 2, "{:#?}", config.warnings);
-    assert!(
-        config
-            .warnings
-            .iter()
-            .all(|warning| warning.message.contains("clear text"))
-    );
+    // The quick-start password of one webhook.
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    assert!(config.warnings[0].message.contains("clear text"));
 }
 
 #[test]
@@ -621,7 +616,7 @@ fn full_config_reads_every_key() {
         config.ipro.capture_dir.as_deref(),
         Some(Path::new("/var/lib/hubkit/captures"))
     );
-    assert_eq!(config.ipro.max_body_bytes, 8_388_608);
+    assert_eq!(config.ipro.max_body_bytes, 4_194_304);
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
 }
 

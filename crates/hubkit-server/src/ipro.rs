@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::request::Parts;
-use http::{HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderValue, Method, Response, StatusCode, Version, header};
 use hubkit_ipro::{
     Camera, CameraEndpoint, DataFormat, IPRO_PREFIX, Image, Notification, parse_camera_path,
 };
@@ -37,6 +37,9 @@ const RAW_MEDIA_TYPE: &str = "message/http";
 
 /// Bodies larger than this are parsed on a blocking thread.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// Largest decoded body, as JSON text, that a record's `Data.Body` carries.
+const MAX_BODY_IN_DATA: usize = 256 * 1024;
 
 /// Raw requests up to this size are kept in the database, committed with their records;
 /// larger ones are stored as files. Most alarm notifications and count reports are a
@@ -238,6 +241,11 @@ async fn accept(
         query,
         tls: state.tls,
     });
+    if bytes.len() > MAX_BODY_IN_DATA {
+        for event in &mut parsed.events {
+            omit_large_body(&mut event.data);
+        }
+    }
     let url_format = path.format.filter(|format| *format != camera.format);
     let mut records = Vec::new();
     // For each stored image, the indexes of the records that refer to it.
@@ -349,6 +357,22 @@ async fn accept(
     Ok(response)
 }
 
+/// Replaces a decoded body larger than [`MAX_BODY_IN_DATA`] as JSON text with a note: the
+/// raw request keeps it, and every record would otherwise carry its own copy.
+fn omit_large_body(data: &mut Map<String, Value>) {
+    let Some(body) = data.get("Body") else {
+        return;
+    };
+    let size = serde_json::to_vec(body).map_or(0, |text| text.len());
+    if size > MAX_BODY_IN_DATA {
+        let note = format!(
+            "the decoded body is {size} bytes as JSON, over the {MAX_BODY_IN_DATA} bytes \
+             kept in a record; it is kept in the raw request"
+        );
+        data.insert("Body".into(), json!({ "Omitted": note }));
+    }
+}
+
 /// Returns the records' `KindName` for a data format, such as `i-PRO AI Motion Detection`.
 pub(crate) fn kind_name(format: DataFormat) -> String {
     format!("i-PRO {}", format.display_name())
@@ -384,30 +408,41 @@ fn encoded_body(request: &Parts) -> Option<String> {
         .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
 }
 
-/// Writes the request as HTTP/1.1 text: the request line, the header fields as received
-/// (names in lower case, as hyper keeps them), a blank line and the body byte for byte.
-/// The value of an `Authorization` header becomes `[redacted]`, so no camera password is
-/// written to disk.
+/// Writes the request as HTTP/1.x text: the request line as received (an HTTP/2 request
+/// in HTTP/1.1 form, with its authority as `host`), the header fields (names in lower
+/// case, as hyper keeps them), a blank line and the body byte for byte.
+///
+/// Two header fields differ from what was sent: the value of `Authorization` becomes
+/// `[redacted]`, so no camera password is written to disk, and a chunked body is written
+/// de-chunked with a `content-length` in place of `transfer-encoding`, so the text
+/// parses as one request again.
 fn raw_request(request: &Parts, body: &Bytes) -> Vec<u8> {
-    let target = request
-        .uri
-        .path_and_query()
-        .map_or_else(|| request.uri.path().to_owned(), ToString::to_string);
+    let (target, version) = match request.version {
+        Version::HTTP_2 | Version::HTTP_3 => (
+            request
+                .uri
+                .path_and_query()
+                .map_or_else(|| request.uri.path().to_owned(), ToString::to_string),
+            "HTTP/1.1",
+        ),
+        Version::HTTP_10 => (request.uri.to_string(), "HTTP/1.0"),
+        _ => (request.uri.to_string(), "HTTP/1.1"),
+    };
     let mut raw = Vec::with_capacity(body.len() + 512);
-    raw.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", request.method).as_bytes());
+    raw.extend_from_slice(format!("{} {target} {version}\r\n", request.method).as_bytes());
     if request.headers.get(header::HOST).is_none()
         && let Some(authority) = request.uri.authority()
     {
         raw.extend_from_slice(format!("host: {authority}\r\n").as_bytes());
     }
     for (name, value) in &request.headers {
+        if *name == header::TRANSFER_ENCODING {
+            continue;
+        }
         raw.extend_from_slice(name.as_str().as_bytes());
         raw.extend_from_slice(b": ");
         if *name == header::AUTHORIZATION {
             raw.extend_from_slice(b"[redacted]");
-        } else if *name == header::TRANSFER_ENCODING {
-            // The body below is the decoded one, so the framing headers are rewritten.
-            raw.extend_from_slice(b"identity");
         } else {
             raw.extend_from_slice(value.as_bytes());
         }

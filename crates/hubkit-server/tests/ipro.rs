@@ -614,7 +614,7 @@ async fn large_raw_requests_are_stored_as_files() {
     let hub = TestHub::start(CAMERAS).await;
     let body = format!(
         r#"{{"area": 1, "count": 12, "note": "{}"}}"#,
-        "x".repeat(70_000)
+        "x".repeat(300_000)
     );
     let response = hub
         .client
@@ -635,6 +635,9 @@ async fn large_raw_requests_are_stored_as_files() {
     let found = records_of(&hub, &response.json()).await;
     let data = &found[0]["Data"];
     assert_eq!(data["Crowd"]["Count"], 12);
+    // The 300 kB body is kept once, in the raw request, not in every record.
+    let omitted = data["Body"]["Omitted"].as_str().expect("body omitted");
+    assert!(omitted.contains("kept in the raw request"), "{omitted}");
     let path = data["Raw"]["Path"].as_str().expect("raw path");
     assert!(path.starts_with("ipro-aabbccddee02/"), "{path}");
     let raw = file_bytes(&hub, path).await;
@@ -1011,5 +1014,40 @@ async fn challenge_keeps_the_connection_for_the_retry() {
     let text = String::from_utf8_lossy(&reply).to_ascii_lowercase();
     assert!(text.starts_with("http/1.1 413"), "{text}");
     assert!(text.contains("connection: close\r\n"), "{text}");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn chunked_request_is_kept_replayable() {
+    let hub = TestHub::start(CAMERAS).await;
+    let raw = b"POST /ipro/aa-bb-cc-dd-ee-02/ai-crowd HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+        Connection: close\r\n\r\n\
+        b\r\n{\"count\": 5\r\n1\r\n}\r\n0\r\n\r\n";
+    let reply = hub
+        .client
+        .send_raw(raw, Duration::from_secs(5))
+        .await
+        .expect("request");
+    let (status, body) = parse_response(&reply);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let found = records_of(&hub, &body).await;
+    assert_eq!(found[0]["Data"]["Crowd"]["Count"], 5);
+    let kept = raw_bytes(&hub, &found[0]["Data"]["Raw"]).await;
+    let text = String::from_utf8_lossy(&kept).into_owned();
+    assert!(!text.contains("transfer-encoding"), "{text}");
+    assert!(text.contains("content-length: 12\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n{\"count\": 5}"), "{text}");
+
+    // The kept request, sent again, makes the same record.
+    let reply = hub
+        .client
+        .send_raw(&kept, Duration::from_secs(5))
+        .await
+        .expect("request");
+    let (status, body) = parse_response(&reply);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let again = records_of(&hub, &body).await;
+    assert_eq!(again[0]["Data"]["Crowd"]["Count"], 5);
     hub.stop().await;
 }
