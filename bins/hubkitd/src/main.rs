@@ -185,13 +185,7 @@ fn camera_urls(file: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> 
     }
     for camera in &config.cameras {
         let device = DeviceRef::Camera(camera.name.clone());
-        let state = if !camera.enabled {
-            ", disabled"
-        } else if config.topology.layers_for(&device).is_empty() {
-            ", not bound to an enabled layer"
-        } else {
-            ""
-        };
+        let state = device_state(&config, &device, camera.enabled);
         println!(
             "camera {:?} ({}, {}{state}): {base}{}",
             camera.name,
@@ -201,6 +195,18 @@ fn camera_urls(file: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> 
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Returns the note that follows a device's settings in the lines printed at start and
+/// by `camera-urls`: whether it is disabled or records nothing.
+fn device_state(config: &Config, device: &DeviceRef, enabled: bool) -> &'static str {
+    if !enabled {
+        ", disabled"
+    } else if config.topology.layers_for(device).is_empty() {
+        ", not bound to an enabled layer"
+    } else {
+        ""
+    }
 }
 
 fn hash_password() -> anyhow::Result<ExitCode> {
@@ -326,13 +332,7 @@ fn announce(hub: &Hub) {
         .unwrap_or_else(|| hub.base_url().to_owned());
     for webhook in &config.webhooks {
         let device = DeviceRef::Webhook(webhook.name.clone());
-        let state = if !webhook.enabled {
-            ", disabled"
-        } else if config.topology.layers_for(&device).is_empty() {
-            ", not bound to an enabled layer"
-        } else {
-            ""
-        };
+        let state = device_state(&config, &device, webhook.enabled);
         println!(
             "webhook {:?} ({}{state}): {}{WEBHOOK_PREFIX}{}",
             webhook.name,
@@ -343,13 +343,7 @@ fn announce(hub: &Hub) {
     }
     for camera in &config.cameras {
         let device = DeviceRef::Camera(camera.name.clone());
-        let state = if !camera.enabled {
-            ", disabled"
-        } else if config.topology.layers_for(&device).is_empty() {
-            ", not bound to an enabled layer"
-        } else {
-            ""
-        };
+        let state = device_state(&config, &device, camera.enabled);
         println!(
             "camera {:?} ({}, {}{state}): {}{}",
             camera.name,
@@ -361,11 +355,7 @@ fn announce(hub: &Hub) {
     }
     for entry in &config.topics {
         let device = DeviceRef::MqttTopic(entry.name.clone());
-        let state = if config.topology.layers_for(&device).is_empty() {
-            ", not bound to an enabled layer"
-        } else {
-            ""
-        };
+        let state = device_state(&config, &device, true);
         let address = config
             .brokers
             .iter()

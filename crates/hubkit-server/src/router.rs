@@ -173,49 +173,29 @@ async fn dispatch(
         return crate::ipro::handle(state, request, body, remote, rest).await;
     }
     if let Some(file_path) = path.strip_prefix(FILES_PREFIX) {
-        let endpoint = "/api/v1/files".to_owned();
-        if request.method != Method::GET && request.method != Method::HEAD {
-            let problem = Problem::method_not_allowed(
-                "GET, HEAD",
-                "/api/v1/files/<path> is read-only; use GET".to_owned(),
-            );
-            return (problem.into_response(), endpoint);
-        }
-        let response = match api::check_admin(state, request) {
+        let response = match check_admin_read(state, request, "/api/v1/files/<path>") {
             Ok(()) => files_api::serve(state, request, file_path).await,
             Err(problem) => Err(problem),
         };
-        return (response.unwrap_or_else(Problem::into_response), endpoint);
+        let response = response.unwrap_or_else(Problem::into_response);
+        return (response, "/api/v1/files".to_owned());
     }
     if let Some(id) = path.strip_prefix("/api/v1/camera-requests/") {
-        let endpoint = "/api/v1/camera-requests".to_owned();
-        if request.method != Method::GET && request.method != Method::HEAD {
-            let problem = Problem::method_not_allowed(
-                "GET, HEAD",
-                "/api/v1/camera-requests/<id> is read-only; use GET".to_owned(),
-            );
-            return (problem.into_response(), endpoint);
-        }
-        let response = match api::check_admin(state, request) {
+        let response = match check_admin_read(state, request, "/api/v1/camera-requests/<id>") {
             Ok(()) => crate::ipro::camera_request(state, id).await,
             Err(problem) => Err(problem),
         };
-        return (response.unwrap_or_else(Problem::into_response), endpoint);
+        let response = response.unwrap_or_else(Problem::into_response);
+        return (response, "/api/v1/camera-requests".to_owned());
     }
     if let Some(rest) = path.strip_prefix("/api/v1/dead-letters/") {
-        let endpoint = "/api/v1/dead-letters/payload".to_owned();
-        if request.method != Method::GET && request.method != Method::HEAD {
-            let problem = Problem::method_not_allowed(
-                "GET, HEAD",
-                "/api/v1/dead-letters/<id>/payload is read-only; use GET".to_owned(),
-            );
-            return (problem.into_response(), endpoint);
-        }
-        let response = match api::check_admin(state, request) {
+        let route = "/api/v1/dead-letters/<id>/payload";
+        let response = match check_admin_read(state, request, route) {
             Ok(()) => crate::mqtt_api::dead_letter_payload(state, rest).await,
             Err(problem) => Err(problem),
         };
-        return (response.unwrap_or_else(Problem::into_response), endpoint);
+        let response = response.unwrap_or_else(Problem::into_response);
+        return (response, "/api/v1/dead-letters/payload".to_owned());
     }
     let endpoint = match path {
         "/healthz"
@@ -244,6 +224,18 @@ async fn dispatch(
         _ => api::handle(state, request, path).await,
     };
     (response, endpoint)
+}
+
+/// Checks that a request to the read-only admin route `route` uses GET or HEAD and has the
+/// admin token.
+fn check_admin_read(state: &AppState, request: &Parts, route: &str) -> Result<(), Problem> {
+    if request.method != Method::GET && request.method != Method::HEAD {
+        return Err(Problem::method_not_allowed(
+            "GET, HEAD",
+            format!("{route} is read-only; use GET"),
+        ));
+    }
+    api::check_admin(state, request)
 }
 
 fn healthz() -> Response<ResponseBody> {
