@@ -150,7 +150,7 @@ fn camera_urls(file: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> 
         }
     };
     if let Some(base) = base_url
-        && !(base.starts_with("https://") || base.starts_with("http://"))
+        && !is_http_url(base)
     {
         bail!(
             "--base-url {base:?} is invalid: it must start with https:// or http://, such as \
@@ -195,6 +195,16 @@ fn camera_urls(file: &Path, base_url: Option<&str>) -> anyhow::Result<ExitCode> 
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Returns whether `text` starts with `https://` or `http://`, in any case, and names a
+/// host after it.
+fn is_http_url(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let known = scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http");
+    known && !rest.trim_start_matches('/').is_empty() && !rest.starts_with('/')
 }
 
 /// Returns the note that follows a device's settings in the lines printed at start and

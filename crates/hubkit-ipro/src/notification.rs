@@ -43,7 +43,8 @@
 //!   a list. A top-level JSON array instead makes one event per element.
 //! - `Attributes` takes any value. The other fields take only a string, number or
 //!   boolean. A key whose value is an object is searched rather than taken, so
-//!   `{"person": {"name": "Sato"}}` gives `Person` = `"Sato"`.
+//!   `{"person": {"personName": "Sato"}}` gives `Person` = `"Sato"`, while
+//!   `{"person": {"name": "Sato"}}` gives no `Person`, because `name` alone is no key.
 //! - A group counts only when it has its main fields: `Count` or `Area` for `Crowd`,
 //!   `Person` or `Score` for `Face`. A group that does not count is left out.
 //! - When both groups count, both are kept, and the kind is that of the group with more

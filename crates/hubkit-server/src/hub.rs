@@ -21,7 +21,9 @@ use crate::listener::{self, ConnectionLimits};
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::mqtt::{HubSink, hub_id};
 use crate::retention;
-use crate::state::{AppState, PASSWORD_VERIFICATIONS, Runtime, RuntimeError};
+use crate::state::{
+    AppState, LARGE_CAMERA_REQUESTS, PASSWORD_VERIFICATIONS, Runtime, RuntimeError,
+};
 use crate::tls;
 use crate::token::{AdminToken, TokenError};
 use hubkit_mqtt::{BrokerStatus, Supervisor};
@@ -166,6 +168,7 @@ impl Hub {
             metrics,
             admin,
             password_verifications: Semaphore::new(PASSWORD_VERIFICATIONS),
+            large_camera_requests: Semaphore::new(LARGE_CAMERA_REQUESTS),
             shutdown: shutdown_rx.clone(),
             tls: tls_setup.is_some(),
             brokers: ArcSwap::from_pointee(Vec::new()),

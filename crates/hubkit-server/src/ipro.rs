@@ -17,14 +17,14 @@ use hubkit_ipro::{
 };
 use hubkit_model::{DataId, DeviceRef, HttpTransport, Record, Transport};
 use hubkit_store::{CameraWrite, NewCameraRequest, NewFile};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 use tracing::{debug, error, warn};
 
 use crate::body::{ResponseBody, full};
 use crate::problem::{Problem, truncate};
-use crate::state::{AppState, Runtime};
+use crate::state::{AppState, Runtime, SMALL_CAMERA_BODY_BYTES};
 
 /// Metrics label of every camera request.
 const ENDPOINT_LABEL: &str = "/ipro";
@@ -40,6 +40,17 @@ const INLINE_PARSE_BYTES: usize = 64 * 1024;
 
 /// Largest decoded body, as JSON text, that a record's `Data.Body` carries.
 const MAX_BODY_IN_DATA: usize = 256 * 1024;
+
+/// Longest string that a record's `Data` carries from a body over [`MAX_BODY_IN_DATA`],
+/// such as a huge ONVIF `Event detail`; longer ones are cut.
+const MAX_STRING_IN_DATA: usize = 64 * 1024;
+
+/// Header fields whose values the raw copy replaces with `[redacted]`.
+const REDACTED_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
 
 /// Raw requests up to this size are kept in the database, committed with their records;
 /// larger ones are stored as files. Most alarm notifications and count reports are a
@@ -128,6 +139,23 @@ async fn accept(
     }
 
     let limit = camera.max_body_bytes.unwrap_or(runtime.camera_body_bytes);
+    let declared = crate::webhook::content_length(&request.headers);
+    let has_body = body.as_ref().is_some_and(|body| !body.is_end_stream());
+    let may_be_large = has_body
+        && declared.is_none_or(|length| length > SMALL_CAMERA_BODY_BYTES)
+        && declared.is_none_or(|length| length <= limit);
+    // Nothing closes the semaphore, so acquiring fails only if the hub is shutting down.
+    let _permit = if may_be_large {
+        Some(
+            state
+                .large_camera_requests
+                .acquire()
+                .await
+                .map_err(|_| Problem::store_unavailable())?,
+        )
+    } else {
+        None
+    };
     let bytes =
         crate::webhook::read_body(&request.headers, body, limit, &runtime, "this camera's").await?;
     let received_at = Utc::now();
@@ -244,6 +272,9 @@ async fn accept(
     if bytes.len() > MAX_BODY_IN_DATA {
         for event in &mut parsed.events {
             omit_large_body(&mut event.data);
+            for value in event.data.values_mut() {
+                cut_long_strings(value, 0);
+            }
         }
     }
     let url_format = path.format.filter(|format| *format != camera.format);
@@ -373,6 +404,39 @@ fn omit_large_body(data: &mut Map<String, Value>) {
     }
 }
 
+/// Cuts every string in `value` longer than [`MAX_STRING_IN_DATA`] bytes, at a character
+/// boundary, and marks it with its full length. The raw request keeps the whole value.
+fn cut_long_strings(value: &mut Value, depth: usize) {
+    // The parsers bound nesting to a few dozen levels; this guards the recursion anyway.
+    if depth > 256 {
+        return;
+    }
+    match value {
+        Value::String(text) if text.len() > MAX_STRING_IN_DATA => {
+            let mut end = MAX_STRING_IN_DATA;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let full = text.len();
+            text.truncate(end);
+            text.push_str(&format!(
+                "… [cut at {end} of {full} bytes; the raw request keeps the whole value]"
+            ));
+        }
+        Value::Array(items) => {
+            for item in items {
+                cut_long_strings(item, depth + 1);
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                cut_long_strings(item, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Returns the records' `KindName` for a data format, such as `i-PRO AI Motion Detection`.
 pub(crate) fn kind_name(format: DataFormat) -> String {
     format!("i-PRO {}", format.display_name())
@@ -412,10 +476,10 @@ fn encoded_body(request: &Parts) -> Option<String> {
 /// in HTTP/1.1 form, with its authority as `host`), the header fields (names in lower
 /// case, as hyper keeps them), a blank line and the body byte for byte.
 ///
-/// Two header fields differ from what was sent: the value of `Authorization` becomes
-/// `[redacted]`, so no camera password is written to disk, and a chunked body is written
-/// de-chunked with a `content-length` in place of `transfer-encoding`, so the text
-/// parses as one request again.
+/// Some header fields differ from what was sent: the values of [`REDACTED_HEADERS`]
+/// become `[redacted]`, so no camera password is written to disk, and a chunked body is
+/// written de-chunked with a `content-length` in place of `transfer-encoding`, so the
+/// text parses as one request again.
 fn raw_request(request: &Parts, body: &Bytes) -> Vec<u8> {
     let (target, version) = match request.version {
         Version::HTTP_2 | Version::HTTP_3 => (
@@ -441,7 +505,7 @@ fn raw_request(request: &Parts, body: &Bytes) -> Vec<u8> {
         }
         raw.extend_from_slice(name.as_str().as_bytes());
         raw.extend_from_slice(b": ");
-        if *name == header::AUTHORIZATION {
+        if REDACTED_HEADERS.contains(name) {
             raw.extend_from_slice(b"[redacted]");
         } else {
             raw.extend_from_slice(value.as_bytes());
@@ -614,6 +678,8 @@ pub(crate) async fn camera_request(
     state: &AppState,
     id: &str,
 ) -> Result<Response<ResponseBody>, Problem> {
+    let id = id.to_ascii_lowercase();
+    let id = id.as_str();
     let valid = id.len() == 32 && id.bytes().all(|byte| byte.is_ascii_hexdigit());
     let not_found = || {
         Problem::new(

@@ -83,7 +83,7 @@ pub(crate) async fn route(
         && status.as_u16() >= 400
         && !body.is_end_stream()
     {
-        finish_unread_body(parts.version, status, body, &mut response).await;
+        finish_unread_body(parts.version, &parts.headers, status, body, &mut response).await;
     }
     if parts.method == Method::HEAD {
         // HTTP/2 forbids a body in the response to HEAD, and HTTP/1.1 clients ignore it.
@@ -114,24 +114,40 @@ pub(crate) async fn route(
 /// `Connection: close` instead.
 async fn finish_unread_body(
     version: Version,
+    headers: &http::HeaderMap,
     status: StatusCode,
     body: Incoming,
     response: &mut Response<ResponseBody>,
 ) {
-    let give_up = matches!(
-        status,
-        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
-    );
+    // A client that sent `Expect: 100-continue` waits for `100 Continue` before it sends
+    // the body, and reading the body would send that. Such a client gets the final status
+    // without having sent the body, and on HTTP/1.1 the connection closes.
+    let expects_continue = expects_continue(headers);
     if version == Version::HTTP_2 {
-        drain(body).await;
+        if !expects_continue {
+            drain(body).await;
+        }
         return;
     }
+    let give_up = expects_continue
+        || matches!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        );
     let drained = !give_up && drain(body).await;
     if !drained {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+}
+
+/// Returns whether the request asks for `100 Continue` before it sends its body.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::EXPECT)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Reads and discards a request body of up to [`DRAIN_LIMIT`] bytes within

@@ -206,7 +206,10 @@ async fn alarm_notification_becomes_a_record_with_its_raw_request() {
     let hub = TestHub::start(CAMERAS).await;
     let response = hub
         .client
-        .get("/ipro/AA-BB-CC-DD-EE-FF/general?src=AB", &[CAMERA_AUTH])
+        .get(
+            "/ipro/AA-BB-CC-DD-EE-FF/general?src=AB",
+            &[CAMERA_AUTH, ("cookie", "session=secret-cookie")],
+        )
         .await
         .expect("request");
     assert_eq!(
@@ -249,11 +252,22 @@ async fn alarm_notification_becomes_a_record_with_its_raw_request() {
     );
     assert!(raw.contains("authorization: [redacted]\r\n"), "{raw}");
     assert!(!raw.contains("aXByb2NhbTpzZWNyZXRwdzE"), "{raw}");
+    assert!(raw.contains("cookie: [redacted]\r\n"), "{raw}");
+    assert!(!raw.contains("secret-cookie"), "{raw}");
     assert_eq!(data["Raw"]["Size"], raw.len());
     assert!(!hub.hub.files_dir().join("ipro-aabbccddeeff").exists());
 
-    // Unknown ids and the admin token are checked.
+    // Ids are read in any case; unknown ids and the admin token are checked.
     let (name, value) = admin();
+    let upper = hub
+        .client
+        .get(
+            &format!("/api/v1/camera-requests/{}", raw_id.to_ascii_uppercase()),
+            &[(name, &value)],
+        )
+        .await
+        .expect("request");
+    assert_eq!(upper.status, 200);
     for id in ["0".repeat(32), "not-an-id".to_owned()] {
         let missing = hub
             .client
@@ -1001,6 +1015,20 @@ async fn challenge_keeps_the_connection_for_the_retry() {
     assert!(challenge < stored, "{text}");
     assert_eq!(hub.stored_rows(), 2);
 
+    // A client that waits for 100 Continue gets the 401 without being asked for the body.
+    let raw = b"POST /ipro/aa-bb-cc-dd-ee-ff/general HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Type: application/octet-stream\r\nContent-Length: 5000000\r\n\
+        Expect: 100-continue\r\n\r\n";
+    let reply = hub
+        .client
+        .send_raw(raw, Duration::from_secs(5))
+        .await
+        .expect("request");
+    let text = String::from_utf8_lossy(&reply).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 401"), "{text}");
+    assert!(!text.contains("100 continue"), "{text}");
+    assert!(text.contains("connection: close\r\n"), "{text}");
+
     // A body over the limit is not read, and the response says the connection closes.
     let mut raw = b"POST /ipro/aa-bb-cc-dd-ee-06/ai-crowd HTTP/1.1\r\nHost: localhost\r\n\
         Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
@@ -1049,5 +1077,43 @@ async fn chunked_request_is_kept_replayable() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
     let again = records_of(&hub, &body).await;
     assert_eq!(again[0]["Data"]["Crowd"]["Count"], 5);
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn long_values_of_large_bodies_are_cut() {
+    let hub = TestHub::start(CAMERAS).await;
+    let detail = "d".repeat(300_000);
+    let body = format!(
+        r#"<tt:MetaDataStream xmlns:tt="http://www.onvif.org/ver10/schema"><tt:Event><wsnt:NotificationMessage xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"><wsnt:Topic>tns1:AppEvent/App/Event</wsnt:Topic><wsnt:Message><tt:Message UtcTime="2024-12-04T06:00:00Z"><tt:Data><tt:SimpleItem Name="Event detail" Value="{detail}"/></tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage></tt:Event></tt:MetaDataStream>"#
+    );
+    let response = hub
+        .client
+        .send(
+            Method::POST,
+            "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
+            &[("content-type", "application/xml")],
+            body,
+        )
+        .await
+        .expect("request");
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let found = records_of(&hub, &response.json()).await;
+    let data = &found[0]["Data"];
+    let kept = data["Onvif"]["EventDetail"].as_str().expect("event detail");
+    assert!(kept.len() < 70_000, "{}", kept.len());
+    assert!(
+        kept.contains("of 300000 bytes"),
+        "{}",
+        &kept[kept.len() - 80..]
+    );
+    assert!(data.to_string().len() < 200_000);
+    let raw = raw_bytes(&hub, &data["Raw"]).await;
+    assert!(raw.len() > 300_000);
     hub.stop().await;
 }

@@ -128,7 +128,10 @@ pub(super) fn read_part(
         declared
     };
     let mut events = read_classified(body_type, content_type, essence, bytes, origin, output);
-    if let Some(error) = mislabelled {
+    // A body that is not read at all gets only the error of `BodyType::Other`.
+    if let Some(error) = mislabelled
+        && body_type != BodyType::Other
+    {
         events.add_errors(&[error]);
     }
     events
