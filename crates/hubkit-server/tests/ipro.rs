@@ -153,6 +153,24 @@ async fn records(hub: &TestHub) -> Vec<Value> {
         .clone()
 }
 
+/// POSTs `body` to a camera URL, checks that the answer is 200, and returns the records
+/// it made.
+async fn post_to_camera(
+    hub: &TestHub,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<bytes::Bytes>,
+) -> Vec<Value> {
+    let response = hub
+        .client
+        .send(Method::POST, path, headers, body)
+        .await
+        .expect("request");
+    let text = String::from_utf8_lossy(&response.body).into_owned();
+    assert_eq!(response.status, 200, "{path}: {text}");
+    records_of(hub, &response.json()).await
+}
+
 /// Returns the records whose ids a camera response lists.
 async fn records_of(hub: &TestHub, response: &Value) -> Vec<Value> {
     let ids: Vec<&str> = response["DataIds"]
@@ -459,23 +477,13 @@ async fn refusals_name_the_rule_and_store_nothing() {
 async fn unparseable_bodies_are_stored_raw_and_flagged() {
     let hub = TestHub::start(CAMERAS).await;
     let body = br#"{"count": 12,"#.to_vec();
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
-            &[("content-type", "application/json")],
-            body.clone(),
-        )
-        .await
-        .expect("request");
-    assert_eq!(
-        response.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let found = records_of(&hub, &response.json()).await;
+    let found = post_to_camera(
+        &hub,
+        "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
+        &[("content-type", "application/json")],
+        body.clone(),
+    )
+    .await;
     let data = &found[0]["Data"];
     assert_eq!(data["Event"], "request", "{data}");
     let errors = data["ParseErrors"].as_array().expect("parse errors");
@@ -590,23 +598,13 @@ async fn retention_removes_a_cameras_old_files() {
             + 4;
         raw[start..].to_vec()
     };
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/ipro/aa-bb-cc-dd-ee-06/ai-crowd",
-            &[("content-type", "image/jpeg")],
-            jpeg,
-        )
-        .await
-        .expect("request");
-    assert_eq!(
-        response.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let found = records_of(&hub, &response.json()).await;
+    let found = post_to_camera(
+        &hub,
+        "/ipro/aa-bb-cc-dd-ee-06/ai-crowd",
+        &[("content-type", "image/jpeg")],
+        jpeg,
+    )
+    .await;
     let image = found[0]["Data"]["Images"][0]["Path"]
         .as_str()
         .expect("image path")
@@ -630,23 +628,13 @@ async fn large_raw_requests_are_stored_as_files() {
         r#"{{"area": 1, "count": 12, "note": "{}"}}"#,
         "x".repeat(300_000)
     );
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
-            &[("content-type", "application/json")],
-            body.clone(),
-        )
-        .await
-        .expect("request");
-    assert_eq!(
-        response.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let found = records_of(&hub, &response.json()).await;
+    let found = post_to_camera(
+        &hub,
+        "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
+        &[("content-type", "application/json")],
+        body.clone(),
+    )
+    .await;
     let data = &found[0]["Data"];
     assert_eq!(data["Crowd"]["Count"], 12);
     // The 300 kB body is kept once, in the raw request, not in every record.
@@ -1087,23 +1075,13 @@ async fn long_values_of_large_bodies_are_cut() {
     let body = format!(
         r#"<tt:MetaDataStream xmlns:tt="http://www.onvif.org/ver10/schema"><tt:Event><wsnt:NotificationMessage xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"><wsnt:Topic>tns1:AppEvent/App/Event</wsnt:Topic><wsnt:Message><tt:Message UtcTime="2024-12-04T06:00:00Z"><tt:Data><tt:SimpleItem Name="Event detail" Value="{detail}"/></tt:Data></tt:Message></wsnt:Message></wsnt:NotificationMessage></tt:Event></tt:MetaDataStream>"#
     );
-    let response = hub
-        .client
-        .send(
-            Method::POST,
-            "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
-            &[("content-type", "application/xml")],
-            body,
-        )
-        .await
-        .expect("request");
-    assert_eq!(
-        response.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let found = records_of(&hub, &response.json()).await;
+    let found = post_to_camera(
+        &hub,
+        "/ipro/aa-bb-cc-dd-ee-02/ai-crowd",
+        &[("content-type", "application/xml")],
+        body,
+    )
+    .await;
     let data = &found[0]["Data"];
     let kept = data["Onvif"]["EventDetail"].as_str().expect("event detail");
     assert!(kept.len() < 70_000, "{}", kept.len());
