@@ -509,6 +509,17 @@ async fn unparseable_bodies_are_stored_raw_and_flagged() {
     let found = records_of(&hub, &response.json()).await;
     let errors = found[0]["Data"]["ParseErrors"].to_string();
     assert!(errors.contains("gzip"), "{errors}");
+
+    let metrics = hub.client.get("/metrics", &[]).await.expect("request");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.contains("hubkit_camera_parse_errors_total 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hubkit_http_requests_total{endpoint=\"/ipro\",status=\"200\"} 2\n"),
+        "{text}"
+    );
     hub.stop().await;
 }
 
