@@ -1,0 +1,117 @@
+//! The error type of the crate.
+
+/// An invalid field path, condition, active-hours window or cron expression.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field path that is neither a valid JSON pointer nor a valid dotted path.
+    #[error("invalid field path {path:?}: {rule}")]
+    InvalidFieldPath {
+        /// The path as written.
+        path: String,
+        /// The rule that the path breaks.
+        rule: &'static str,
+    },
+
+    /// An operator name that is not one of the supported operators.
+    #[error(
+        "unknown operator {name:?}; expected any, =, !=, >, >=, <, <=, range, equals, \
+         not_equals, contains, not_contains, starts_with, not_starts_with, ends_with, \
+         not_ends_with or regex"
+    )]
+    UnknownOperator {
+        /// The operator name as written.
+        name: String,
+    },
+
+    /// An operator given the wrong number of operands.
+    #[error("operator {operator:?} takes {expected}, but {count} were given")]
+    OperandCount {
+        /// The operator name as written.
+        operator: String,
+        /// The operands the operator takes, in words.
+        expected: &'static str,
+        /// The number of operands given.
+        count: usize,
+    },
+
+    /// A numeric operator whose operand is not a finite number.
+    #[error(
+        "operator {operator:?} compares numbers, but its operand {operand:?} is not a finite \
+         number; use equals, not_equals or another text operator to compare text"
+    )]
+    InvalidNumber {
+        /// The operator name as written.
+        operator: String,
+        /// The operand as written.
+        operand: String,
+    },
+
+    /// A range whose minimum is greater than its maximum.
+    #[error("range minimum {min} is greater than its maximum {max}")]
+    InvalidRange {
+        /// The minimum operand.
+        min: f64,
+        /// The maximum operand.
+        max: f64,
+    },
+
+    /// A regular expression longer than [`crate::MAX_REGEX_LEN`] bytes.
+    #[error("regular expression is {len} bytes long; it must be at most {max} bytes")]
+    RegexTooLong {
+        /// The length of the pattern in bytes.
+        len: usize,
+        /// The maximum length in bytes.
+        max: usize,
+    },
+
+    /// A regular expression that does not parse or compiles past the size limits.
+    #[error("invalid regular expression {pattern:?}")]
+    InvalidRegex {
+        /// The pattern as written.
+        pattern: String,
+        /// The parse or size error from the regex crate.
+        #[source]
+        source: regex::Error,
+    },
+
+    /// More extra-layer conditions than [`crate::MAX_EXTRA_CONDITIONS`].
+    #[error("{count} extra-layer conditions given; a trigger takes at most {max}")]
+    TooManyExtraConditions {
+        /// The number of extra-layer conditions given.
+        count: usize,
+        /// The maximum number of extra-layer conditions.
+        max: usize,
+    },
+
+    /// An active-hours window that is not `HH:MM-HH:MM` with two different times.
+    #[error("invalid active hours {window:?}: {rule}")]
+    InvalidActiveHours {
+        /// The window as written.
+        window: String,
+        /// The rule that the window breaks.
+        rule: &'static str,
+    },
+
+    /// A cron expression that does not have exactly six fields.
+    #[error(
+        "cron expression {expression:?} has {count} fields; it must have 6: second, minute, \
+         hour, day of month, month and day of week"
+    )]
+    CronFieldCount {
+        /// The expression as written.
+        expression: String,
+        /// The number of whitespace-separated fields found.
+        count: usize,
+    },
+
+    /// A six-field cron expression that the cron parser rejects.
+    #[error("invalid cron expression {expression:?}")]
+    InvalidCron {
+        /// The expression as written.
+        expression: String,
+        /// The error from the cron parser.
+        #[source]
+        source: croner::errors::CronError,
+    },
+}

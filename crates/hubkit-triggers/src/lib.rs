@@ -1,0 +1,47 @@
+//! Trigger evaluation for hubkit, without I/O.
+//!
+//! [`FieldPath`] names the field of a record's `Data` that a condition reads, as a JSON
+//! pointer or a dotted path. [`Condition`] applies an [`Operator`] to that field, and
+//! [`ConditionSet`] joins the key layer's condition with up to four [`ExtraCondition`]s on
+//! other layers by a [`Combination`]. [`Gate`] keeps one trigger's firing state (interval,
+//! threshold mode, [`ActiveHours`], skip-if-running) and turns each evaluation into a
+//! [`Decision`]. [`CronSchedule`] computes the firing times of a timer trigger.
+//!
+//! Every function takes values and the current time from the caller. Reading records,
+//! storing pending runs and running actions are left to other crates.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use hubkit_triggers::{Condition, Decision, Gate, GateConfig, SkipReason};
+//! use serde_json::json;
+//!
+//! let hot = Condition::parse("temperature", ">", &["30"])?;
+//! let mut gate = Gate::new(GateConfig { threshold: true, ..GateConfig::default() });
+//! let now = Utc.with_ymd_and_hms(2026, 7, 1, 14, 0, 0).unwrap();
+//!
+//! let fired = gate.offer(now, hot.evaluate(&json!({"temperature": 35})), false);
+//! assert_eq!(fired, Decision::Fire);
+//! let again = gate.offer(now, hot.evaluate(&json!({"temperature": "36.5"})), false);
+//! assert_eq!(again, Decision::Skip(SkipReason::ThresholdNotRearmed));
+//! # Ok::<(), hubkit_triggers::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod combination;
+mod condition;
+mod error;
+mod gate;
+mod path;
+mod schedule;
+
+pub use combination::{Combination, ConditionSet, ExtraCondition, MAX_EXTRA_CONDITIONS};
+pub use condition::{
+    Condition, MAX_REGEX_LEN, NumberOperator, Operator, REGEX_DFA_SIZE_LIMIT, REGEX_NEST_LIMIT,
+    REGEX_SIZE_LIMIT, TextOperator,
+};
+pub use error::Error;
+pub use gate::{ActiveHours, Decision, Gate, GateConfig, SkipReason};
+pub use path::FieldPath;
+pub use schedule::CronSchedule;
