@@ -350,6 +350,7 @@ async fn accept(
     let write = CameraWrite {
         files,
         raw: kept_raw,
+        runs: Vec::new(),
     };
     if let Err(err) = state.store.insert_camera(records, write).await {
         let cause = std::error::Error::source(&err).map(ToString::to_string);

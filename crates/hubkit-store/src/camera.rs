@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::StoreError;
 use crate::files::NewFile;
+use crate::{NewActionRun, StoreError};
 
 /// A raw camera request to keep in the `camera_requests` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,13 +31,16 @@ pub struct CameraRequest {
 }
 
 /// The rows of one camera request besides its records: files, each with the indexes of
-/// the records that refer to it, and the raw request when it is kept in the database.
+/// the records that refer to it, the raw request when it is kept in the database, and
+/// the action runs that the records fired.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CameraWrite {
     /// Stored files and the records linked to each.
     pub files: Vec<(NewFile, Vec<usize>)>,
     /// The raw request, unless it was stored as a file.
     pub raw: Option<NewCameraRequest>,
+    /// Action runs to store as pending, each referring to its record by index.
+    pub runs: Vec<NewActionRun>,
 }
 
 /// A [`NewCameraRequest`] with its receipt time in nanoseconds.

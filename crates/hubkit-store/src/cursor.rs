@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::StoreError;
 
-/// Position of a stored record: its `seq`, which grows with every commit.
+/// Position of a stored record or action run: its `seq`, which grows with every commit.
 ///
 /// A cursor is text in the API (`"42"`), so clients that parse JSON numbers as doubles
 /// keep every digit.

@@ -105,7 +105,10 @@ pub enum StoreError {
 
     /// Writing a batch failed, so none of its records were stored. The writer goes on
     /// with the next batch.
-    #[error("failed to write {records} records to the database")]
+    #[error(
+        "failed to write a request of {records} records and its other rows (files, raw \
+         requests, dead letters, action runs) to the database"
+    )]
     Write {
         /// Number of records of the failed request.
         records: usize,
@@ -149,6 +152,76 @@ pub enum StoreError {
         /// Error from tokio.
         #[source]
         source: tokio::task::JoinError,
+    },
+
+    /// An action run's id is not 32 hex digits.
+    #[error(
+        "action run id {id:?} is invalid; it must be 32 hex digits without dashes, such as a UUID in simple form"
+    )]
+    InvalidActionRunId {
+        /// The rejected id.
+        id: String,
+    },
+
+    /// An action run refers to a record index outside the records of its write, so
+    /// nothing of the write was stored.
+    #[error(
+        "action run {id} refers to record index {index}, but its write has {records} records; use an index below {records}, or none"
+    )]
+    ActionRunRecordOutOfRange {
+        /// Id of the run.
+        id: String,
+        /// The rejected index.
+        index: usize,
+        /// Number of records in the write.
+        records: usize,
+    },
+
+    /// An action run status is not one of `pending`, `running`, `succeeded` or `failed`.
+    #[error(
+        "action run status {value:?} is invalid; it must be pending, running, succeeded or failed"
+    )]
+    InvalidActionRunStatus {
+        /// The rejected text.
+        value: String,
+    },
+
+    /// The steps given for a finished action run are not a JSON array.
+    #[error("steps of action run {id} are invalid; they must be a JSON array")]
+    InvalidActionRunSteps {
+        /// Id of the run.
+        id: String,
+    },
+
+    /// No running action run has the id, because it was never claimed, was already
+    /// finished, or does not exist.
+    #[error("action run {id} is not running; only a claimed run can be finished")]
+    ActionRunNotRunning {
+        /// Id of the run.
+        id: String,
+    },
+
+    /// Claiming, finishing or requeuing action runs failed, and the change was rolled
+    /// back.
+    #[error("failed to {operation} in the database")]
+    UpdateActionRuns {
+        /// What failed, such as `claim action runs`.
+        operation: &'static str,
+        /// Error from SQLite.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A stored action run row could not be decoded.
+    #[error("stored action run {id} has an invalid {column} column")]
+    DecodeActionRun {
+        /// Id of the run.
+        id: String,
+        /// Column that failed to decode.
+        column: &'static str,
+        /// Reason the value was rejected.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// The store was closed, or its writer thread stopped.

@@ -7,11 +7,16 @@
 //! and [`Store::query`] reads pages of [`StoredRecord`]s through a small pool of
 //! read-only connections, filtered by a [`RecordQuery`] and positioned by a [`Cursor`].
 //!
+//! The store also keeps the queue of [`ActionRun`]s: [`Store::insert_with_runs`] commits
+//! pending runs with the records that fired them, and a runner claims, finishes and,
+//! after a crash, requeues them ([`Store::claim_action_runs`]).
+//!
 //! This crate leaves the record's content to `hubkit-model`, and HTTP, live streams and
 //! metrics to the server, which plugs a [`CommitObserver`] into [`StoreOptions`].
 
 #![deny(missing_docs)]
 
+mod action_runs;
 mod camera;
 mod codec;
 mod cursor;
@@ -27,6 +32,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use action_runs::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, NewActionRun};
 pub use camera::{CameraRequest, CameraWrite, NewCameraRequest};
 pub use cursor::Cursor;
 pub use error::StoreError;

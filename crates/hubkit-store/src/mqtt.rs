@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use hubkit_model::Record;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::{Cursor, StoreError};
+use crate::{Cursor, NewActionRun, StoreError};
 
 /// A payload that could not become a record, kept with the reason so nothing received is
 /// lost.
@@ -68,7 +68,8 @@ pub struct InboxKey {
     pub dup: bool,
 }
 
-/// Records and dead letters of one MQTT message, committed together with its inbox key.
+/// Records, dead letters and action runs of one MQTT message, committed together with its
+/// inbox key. A redelivery writes none of them.
 #[derive(Clone, Debug, Default)]
 pub struct MqttWrite {
     /// Records, one per matching topic entry and enabled binding.
@@ -77,6 +78,8 @@ pub struct MqttWrite {
     pub dead_letters: Vec<NewDeadLetter>,
     /// The message's identity, for QoS 1 and 2.
     pub inbox: Option<InboxKey>,
+    /// Action runs to store as pending, each referring to its record by index.
+    pub runs: Vec<NewActionRun>,
 }
 
 /// Result of [`Store::insert_mqtt`](crate::Store::insert_mqtt).

@@ -156,6 +156,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         received_ns INTEGER NOT NULL,
         raw BLOB NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // Version 6: action runs. A fired trigger's run commits in the same transaction as
+    // the record that fired it, so the run is stored exactly when the record is. The
+    // caller's 32-hex-digit `id` is unique, but `seq` is the primary key because it
+    // orders runs by commit, which ids made by several processes need not follow.
+    // Pending runs are claimed oldest first through `action_runs_status`, and pages list
+    // newest first by `seq`. `data_id` is the record that fired the run, or NULL for a
+    // run started through the API.
+    "CREATE TABLE action_runs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        trigger TEXT,
+        action TEXT NOT NULL,
+        data_id TEXT,
+        status TEXT NOT NULL
+            CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+        input TEXT NOT NULL,
+        steps TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_ns INTEGER NOT NULL,
+        started_ns INTEGER,
+        finished_ns INTEGER
+    ) STRICT;
+    CREATE INDEX action_runs_status ON action_runs (status, seq);
+    CREATE INDEX action_runs_trigger ON action_runs (trigger, seq);",
 ];
 
 /// Returns the newest schema version this code can migrate to.

@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use chrono::{DateTime, Utc};
 
+use crate::action_runs::{NewActionRun, encode_runs};
 use crate::camera::{CameraRequest, CameraWrite, NewCameraRequest};
 use crate::codec::EncodedRecord;
 use crate::files::{FileRemoval, FileRow, NewFile, find_file, live_files, mark_removed};
@@ -66,10 +67,10 @@ pub struct StoredRecord {
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     path: PathBuf,
     sender: mpsc::Sender<Message>,
     closing: AtomicBool,
@@ -141,7 +142,7 @@ impl Store {
     /// cannot be stored (nothing is written), [`StoreError::Write`] when the
     /// transaction failed, and [`StoreError::Closed`] after [`close`](Store::close).
     pub async fn insert(&self, records: Vec<Record>) -> Result<Vec<Cursor>, StoreError> {
-        self.write(records, Attachment::None)
+        self.write(records, Attachment::None, Vec::new())
             .await
             .map(|(cursors, _)| cursors)
     }
@@ -163,23 +164,25 @@ impl Store {
         file: NewFile,
     ) -> Result<Vec<Cursor>, StoreError> {
         let received_ns = file.received_ns()?;
-        self.write(records, Attachment::File(file, received_ns))
+        self.write(records, Attachment::File(file, received_ns), Vec::new())
             .await
             .map(|(cursors, _)| cursors)
     }
 
     /// Stores the records of one camera request with its other rows in one transaction:
-    /// the raw request (when it is kept in the database) and the stored files. Each file
-    /// comes with the indexes into `records` of the records that refer to it; retention's
-    /// removal of the file is written into those records' `Data`. Out-of-range indexes
-    /// are ignored.
+    /// the raw request (when it is kept in the database), the stored files and the
+    /// pending action runs. Each file comes with the indexes into `records` of the
+    /// records that refer to it; retention's removal of the file is written into those
+    /// records' `Data`. Out-of-range file indexes are ignored, but an out-of-range run
+    /// index is an error.
     ///
     /// Write the files to disk, sync them and their folders first, as for
     /// [`insert_with_file`](Store::insert_with_file).
     ///
     /// # Errors
     ///
-    /// As for [`insert_with_file`](Store::insert_with_file).
+    /// As for [`insert_with_file`](Store::insert_with_file), and the run errors of
+    /// [`insert_with_runs`](Store::insert_with_runs).
     pub async fn insert_camera(
         &self,
         records: Vec<Record>,
@@ -191,7 +194,7 @@ impl Store {
             .map(|(file, links)| file.received_ns().map(|ns| (file, ns, links)))
             .collect::<Result<Vec<_>, _>>()?;
         let raw = write.raw.map(NewCameraRequest::encode).transpose()?;
-        self.write(records, Attachment::Camera(files, raw))
+        self.write(records, Attachment::Camera(files, raw), write.runs)
             .await
             .map(|(cursors, _)| cursors)
     }
@@ -214,11 +217,13 @@ impl Store {
     /// Stores the records and dead letters of one MQTT message in one transaction, unless
     /// the message is a redelivery of one committed before; see
     /// [`InboxKey`](crate::InboxKey) for how redeliveries are recognised. With an inbox
-    /// key the message's identity is written in the same transaction.
+    /// key the message's identity is written in the same transaction. The pending action
+    /// runs commit with the records, and a redelivery writes none of them.
     ///
     /// # Errors
     ///
-    /// As for [`insert`](Store::insert).
+    /// As for [`insert`](Store::insert), and the run errors of
+    /// [`insert_with_runs`](Store::insert_with_runs).
     pub async fn insert_mqtt(&self, write: MqttWrite) -> Result<MqttWritten, StoreError> {
         let dead_letters = write
             .dead_letters
@@ -233,7 +238,9 @@ impl Store {
             inbox: write.inbox,
             duplicate: std::cell::Cell::new(false),
         };
-        let (cursors, duplicate) = self.write(write.records, Attachment::Mqtt(extra)).await?;
+        let (cursors, duplicate) = self
+            .write(write.records, Attachment::Mqtt(extra), write.runs)
+            .await?;
         Ok(MqttWritten { cursors, duplicate })
     }
 
@@ -248,7 +255,9 @@ impl Store {
     /// [`close`](Store::close).
     pub async fn reset_mqtt_session(&self, session: &str) -> Result<(), StoreError> {
         let attachment = Attachment::ResetSession(session.to_owned());
-        self.write(Vec::new(), attachment).await.map(drop)
+        self.write(Vec::new(), attachment, Vec::new())
+            .await
+            .map(drop)
     }
 
     /// Returns up to `limit` (1 to 1000) dead letters with ids below `before`, newest
@@ -293,10 +302,13 @@ impl Store {
         self.inner.with_reader(dead_letter_count)
     }
 
-    async fn write(
+    /// Sends one write request to the writer thread and waits for its commit. Returns
+    /// the records' cursors and whether an MQTT message was a redelivery.
+    pub(crate) async fn write(
         &self,
         records: Vec<Record>,
         attachment: Attachment,
+        runs: Vec<NewActionRun>,
     ) -> Result<(Vec<Cursor>, bool), StoreError> {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
@@ -306,9 +318,10 @@ impl Store {
             Attachment::ResetSession(_) => true,
             Attachment::None | Attachment::File(..) | Attachment::Camera(..) => false,
         };
-        if records.is_empty() && !has_extra {
+        if records.is_empty() && !has_extra && runs.is_empty() {
             return Ok((Vec::new(), false));
         }
+        let runs = encode_runs(runs, &records)?;
         let records = records
             .into_iter()
             .map(EncodedRecord::new)
@@ -317,6 +330,7 @@ impl Store {
         let request = Message::Write(WriteRequest {
             records,
             attachment,
+            runs,
             reply,
         });
         self.inner
@@ -397,18 +411,34 @@ impl Store {
         removals: Vec<FileRemoval>,
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        let count = removals.len();
+        self.maintain(move |conn| {
+            mark_removed(conn, &removals, at).map_err(|source| StoreError::Write {
+                records: count,
+                source: Arc::new(source),
+            })
+        })
+        .await
+    }
+
+    /// Runs `function` on the write connection between two batches and returns its
+    /// result. Readers go on meanwhile, because WAL mode lets them read the last commit.
+    ///
+    /// # Errors
+    ///
+    /// The error of `function`, or [`StoreError::Closed`] after [`close`](Store::close).
+    pub(crate) async fn maintain<T: Send + 'static>(
+        &self,
+        function: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
         let (reply, response) = oneshot::channel();
-        let count = removals.len();
         let message = Message::Maintain(Box::new(move |conn| {
-            let result = mark_removed(conn, &removals, at).map_err(|source| StoreError::Write {
-                records: count,
-                source: Arc::new(source),
-            });
-            // A failed send means the caller went away; the marks stay committed.
-            let _ = reply.send(result);
+            // A failed send means the caller went away; what the function wrote stays
+            // committed.
+            let _ = reply.send(function(conn));
         }));
         self.inner
             .sender
@@ -416,6 +446,21 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         response.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `function` on a pooled read connection in a blocking task.
+    ///
+    /// # Errors
+    ///
+    /// The error of `function`, or [`StoreError::ReadTask`] when the blocking task fails.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        function: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.with_reader(function))
+            .await
+            .map_err(|source| StoreError::ReadTask { source })?
     }
 
     /// Returns the number of stored records. Blocks the calling thread, so call it at
@@ -486,7 +531,7 @@ impl Store {
 
 impl Inner {
     /// Runs `function` on a pooled read connection, opening one if none is idle.
-    fn with_reader<T>(
+    pub(crate) fn with_reader<T>(
         &self,
         function: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -10,6 +10,7 @@ use rusqlite::{Connection, Statement, TransactionBehavior};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::action_runs::{EncodedActionRun, insert_runs};
 use crate::codec::{EncodedRecord, INSERT_SQL, SourceCache, insert_row};
 use crate::files::{NewFile, insert_file};
 use crate::mqtt::{MqttExtra, insert_extra, is_redelivery};
@@ -35,6 +36,8 @@ pub(crate) struct WriteRequest {
     pub(crate) records: Vec<EncodedRecord>,
     /// The other rows the transaction writes with the records.
     pub(crate) attachment: Attachment,
+    /// Pending action runs that commit with the records.
+    pub(crate) runs: Vec<EncodedActionRun>,
     pub(crate) reply: oneshot::Sender<Done>,
 }
 
@@ -442,8 +445,9 @@ fn write_separately(
     Ok(replies)
 }
 
-/// Inserts the records of one request and its attachment, and returns the records'
-/// cursors. An MQTT message that is a redelivery of a committed one writes nothing.
+/// Inserts the records of one request, its attachment and its action runs, and returns
+/// the records' cursors. An MQTT message that is a redelivery of a committed one writes
+/// nothing.
 fn insert_all(
     conn: &Connection,
     sources: &mut SourceCache,
@@ -490,6 +494,7 @@ fn insert_all(
             crate::mqtt::reset_session(conn, session)?;
         }
     }
+    insert_runs(conn, &request.runs)?;
     Ok(cursors)
 }
 

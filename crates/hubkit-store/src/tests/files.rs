@@ -63,6 +63,7 @@ async fn camera_rows_commit_with_their_records() {
                     received_at: time(0),
                     raw: b"GET /ipro/x HTTP/1.1\r\n\r\n".to_vec(),
                 }),
+                runs: Vec::new(),
             },
         )
         .await

@@ -9,6 +9,7 @@ use tempfile::TempDir;
 
 use crate::{Store, StoreOptions};
 
+mod action_runs;
 mod files;
 mod mqtt;
 mod query;

@@ -33,6 +33,7 @@ fn write(pkid: u16, payload: &[u8], dup: bool) -> MqttWrite {
         records: vec![sample(0)],
         dead_letters: Vec::new(),
         inbox: Some(key(pkid, payload, dup)),
+        runs: Vec::new(),
     }
 }
 
@@ -116,6 +117,7 @@ async fn dead_letters_are_stored_and_paged() {
             records: Vec::new(),
             dead_letters: vec![letter(&format!("reason {n}"))],
             inbox: Some(key(n, format!("p{n}").as_bytes(), false)),
+            runs: Vec::new(),
         };
         let written = store.insert_mqtt(write).await.expect("insert");
         assert!(written.cursors.is_empty());
@@ -147,6 +149,7 @@ async fn redelivered_dead_letter_is_not_stored_twice() {
         records: Vec::new(),
         dead_letters: vec![letter("invalid JSON")],
         inbox: Some(key(3, b"{not json", dup)),
+        runs: Vec::new(),
     };
     store.insert_mqtt(write(false)).await.expect("insert");
     let again = store.insert_mqtt(write(true)).await.expect("insert");
@@ -187,6 +190,7 @@ async fn dead_letter_page_has_payload_preview() {
         records: Vec::new(),
         dead_letters: vec![empty, big],
         inbox: None,
+        runs: Vec::new(),
     };
     store.insert_mqtt(write).await.expect("insert");
     let page = store.dead_letters(None, 10).await.expect("page");

@@ -1,0 +1,228 @@
+//! Action runs: the durable queue of actions that triggers fired or the API started.
+//!
+//! A run is written as `pending`, in the same transaction as the record that fired it.
+//! A runner claims pending runs (they become `running`), executes them and finishes
+//! each one as `succeeded` or `failed`. After a crash, runs left `running` go back to
+//! `pending`, so every run executes at least once.
+
+mod sql;
+mod store;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hubkit_model::{DataId, Record};
+use serde::{Deserialize, Serialize};
+
+use crate::mqtt::time_ns;
+use crate::query::{DEFAULT_PAGE, MAX_PAGE};
+use crate::{Cursor, StoreError};
+
+pub(crate) use sql::insert_runs;
+
+/// State of an action run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionRunStatus {
+    /// Waiting for a runner to claim it.
+    Pending,
+    /// Claimed by a runner and not finished yet.
+    Running,
+    /// Finished without error.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+}
+
+impl ActionRunStatus {
+    /// Returns the status as stored and shown in the API: `pending`, `running`,
+    /// `succeeded` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionRunStatus::Pending => "pending",
+            ActionRunStatus::Running => "running",
+            ActionRunStatus::Succeeded => "succeeded",
+            ActionRunStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ActionRunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionRunStatus {
+    type Err = StoreError;
+
+    /// Parses the lowercase name of a status.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(ActionRunStatus::Pending),
+            "running" => Ok(ActionRunStatus::Running),
+            "succeeded" => Ok(ActionRunStatus::Succeeded),
+            "failed" => Ok(ActionRunStatus::Failed),
+            _ => Err(StoreError::InvalidActionRunStatus {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// An action run to store as `pending`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewActionRun {
+    /// Unique id: 32 hex digits, such as a UUIDv7 in simple form. Stored in lowercase.
+    pub id: String,
+    /// Name of the trigger that fired the run, or `None` for a run started through the API.
+    pub trigger: Option<String>,
+    /// Name of the action to run.
+    pub action: String,
+    /// Index of the record that fired the run, into the records of the same write. The
+    /// store resolves it to that record's `DataId`.
+    pub record: Option<usize>,
+    /// Input of the action.
+    pub input: serde_json::Value,
+    /// Time the run was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored action run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionRun {
+    /// Position of the run in commit order, for paging.
+    pub cursor: Cursor,
+    /// Id of the run, 32 lowercase hex digits.
+    pub id: String,
+    /// Name of the trigger that fired the run, or `None` for a run started through the API.
+    pub trigger: Option<String>,
+    /// Name of the action.
+    pub action: String,
+    /// Id of the record that fired the run.
+    pub data_id: Option<DataId>,
+    /// State of the run.
+    pub status: ActionRunStatus,
+    /// Input of the action.
+    pub input: serde_json::Value,
+    /// Steps that the runner recorded when it finished the run, or an empty array until then.
+    pub steps: serde_json::Value,
+    /// Error of a failed run.
+    pub error: Option<String>,
+    /// Number of times a runner claimed the run.
+    pub attempts: u32,
+    /// Time the run was created.
+    pub created_at: DateTime<Utc>,
+    /// Time of the latest claim, or `None` while pending.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Time the run finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ActionRun {
+    /// Returns the time from the latest claim to the finish, or `None` for a run that
+    /// has not finished.
+    pub fn duration(&self) -> Option<TimeDelta> {
+        Some(self.finished_at? - self.started_at?)
+    }
+}
+
+/// Filters and page position of [`Store::action_runs`](crate::Store::action_runs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionRunQuery {
+    /// Cursor of the last run already seen: the page continues with older runs.
+    pub before: Option<Cursor>,
+    /// Maximum number of runs in the page, clamped to `1..=MAX_PAGE`.
+    pub limit: usize,
+    /// Only runs in this state.
+    pub status: Option<ActionRunStatus>,
+    /// Only runs fired by the trigger of this name.
+    pub trigger: Option<String>,
+}
+
+impl Default for ActionRunQuery {
+    fn default() -> Self {
+        ActionRunQuery {
+            before: None,
+            limit: DEFAULT_PAGE,
+            status: None,
+            trigger: None,
+        }
+    }
+}
+
+impl ActionRunQuery {
+    /// Returns the page size: `limit` clamped to `1..=MAX_PAGE`.
+    pub fn page_size(&self) -> usize {
+        self.limit.clamp(1, MAX_PAGE)
+    }
+}
+
+/// One page of action runs, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionRunPage {
+    /// The runs.
+    pub runs: Vec<ActionRun>,
+    /// `before` value of the next page, set when older matching runs exist.
+    pub next_before: Option<Cursor>,
+}
+
+/// A [`NewActionRun`] with its columns prepared by the caller's task.
+#[derive(Debug)]
+pub(crate) struct EncodedActionRun {
+    id: String,
+    trigger: Option<String>,
+    action: String,
+    data_id: Option<String>,
+    input: String,
+    created_ns: i64,
+}
+
+/// Checks the ids of `runs`, resolves their record indexes into `records` and
+/// serializes their input.
+///
+/// # Errors
+///
+/// [`StoreError::InvalidActionRunId`] for an id that is not 32 hex digits,
+/// [`StoreError::ActionRunRecordOutOfRange`] for an index outside `records`.
+pub(crate) fn encode_runs(
+    runs: Vec<NewActionRun>,
+    records: &[Record],
+) -> Result<Vec<EncodedActionRun>, StoreError> {
+    runs.into_iter()
+        .map(|run| {
+            let id = normalize_id(&run.id)?;
+            let data_id = match run.record {
+                None => None,
+                Some(index) => match records.get(index) {
+                    Some(record) => Some(record.data_id.to_string()),
+                    None => {
+                        return Err(StoreError::ActionRunRecordOutOfRange {
+                            id,
+                            index,
+                            records: records.len(),
+                        });
+                    }
+                },
+            };
+            Ok(EncodedActionRun {
+                id,
+                trigger: run.trigger,
+                action: run.action,
+                data_id,
+                input: run.input.to_string(),
+                created_ns: time_ns(&run.created_at),
+            })
+        })
+        .collect()
+}
+
+/// Returns `id` in lowercase when it is 32 hex digits.
+fn normalize_id(id: &str) -> Result<String, StoreError> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(id.to_ascii_lowercase())
+    } else {
+        Err(StoreError::InvalidActionRunId { id: id.to_owned() })
+    }
+}

@@ -1,0 +1,252 @@
+//! Statements on the `action_runs` table.
+
+use chrono::DateTime;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+
+use super::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, EncodedActionRun};
+use crate::{Cursor, StoreError};
+
+/// Columns that [`RawRun::read`] reads, in its order.
+const COLUMNS: &str = "seq, id, trigger, action, data_id, status, input, steps, error, \
+     attempts, created_ns, started_ns, finished_ns";
+
+/// Inserts `runs` as pending. Runs inside the transaction that inserted their records.
+pub(crate) fn insert_runs(conn: &Connection, runs: &[EncodedActionRun]) -> rusqlite::Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO action_runs (id, trigger, action, data_id, status, input, created_ns) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
+    )?;
+    for run in runs {
+        insert.execute(params![
+            run.id,
+            run.trigger,
+            run.action,
+            run.data_id,
+            run.input,
+            run.created_ns
+        ])?;
+    }
+    Ok(())
+}
+
+/// Marks up to `limit` of the oldest pending runs running, in one transaction, and
+/// returns them oldest first.
+pub(super) fn claim(
+    conn: &mut Connection,
+    limit: usize,
+    now_ns: i64,
+) -> Result<Vec<ActionRun>, StoreError> {
+    let update_error = |source| StoreError::UpdateActionRuns {
+        operation: "claim action runs",
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(update_error)?;
+    let sql = format!(
+        "UPDATE action_runs SET status = 'running', attempts = attempts + 1, started_ns = ?1 \
+         WHERE seq IN (SELECT seq FROM action_runs WHERE status = 'pending' \
+         ORDER BY seq LIMIT ?2) RETURNING {COLUMNS}"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let raw = tx
+        .prepare_cached(&sql)
+        .and_then(|mut statement| {
+            statement
+                .query_map(params![now_ns, limit], RawRun::read)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(update_error)?;
+    // A row that does not decode rolls the claim back, so it stays pending.
+    let mut runs = raw
+        .into_iter()
+        .map(RawRun::decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit().map_err(update_error)?;
+    // SQLite does not order the rows of RETURNING.
+    runs.sort_by_key(|run| run.cursor);
+    Ok(runs)
+}
+
+/// Marks the running run `id` finished with `status`.
+pub(super) fn finish(
+    conn: &mut Connection,
+    id: &str,
+    status: ActionRunStatus,
+    steps: &str,
+    error: Option<&str>,
+    now_ns: i64,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE action_runs SET status = ?2, steps = ?3, error = ?4, finished_ns = ?5 \
+             WHERE id = ?1 AND status = 'running'",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![id, status.as_str(), steps, error, now_ns])
+        })
+        .map_err(|source| StoreError::UpdateActionRuns {
+            operation: "finish an action run",
+            source,
+        })?;
+    if changed == 0 {
+        return Err(StoreError::ActionRunNotRunning { id: id.to_owned() });
+    }
+    Ok(())
+}
+
+/// Sets every running run back to pending and returns how many there were.
+pub(super) fn requeue_running(conn: &mut Connection) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "UPDATE action_runs SET status = 'pending', started_ns = NULL WHERE status = 'running'",
+    )
+    .and_then(|mut statement| statement.execute([]))
+    .map_err(|source| StoreError::UpdateActionRuns {
+        operation: "requeue running action runs",
+        source,
+    })
+}
+
+/// Returns one page of runs, newest first.
+pub(super) fn list(conn: &Connection, query: &ActionRunQuery) -> Result<ActionRunPage, StoreError> {
+    let mut conditions = vec!["seq < ?"];
+    let mut values = vec![Value::Integer(query.before.map_or(i64::MAX, Cursor::seq))];
+    if let Some(status) = query.status {
+        conditions.push("status = ?");
+        values.push(Value::Text(status.as_str().to_owned()));
+    }
+    if let Some(trigger) = &query.trigger {
+        conditions.push("trigger = ?");
+        values.push(Value::Text(trigger.clone()));
+    }
+    let limit = query.page_size();
+    // The row after the page, when it exists, shows that an older page exists.
+    values.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM action_runs WHERE {} ORDER BY seq DESC LIMIT ?",
+        conditions.join(" AND ")
+    );
+
+    let raw = conn
+        .prepare_cached(&sql)
+        .and_then(|mut statement| {
+            statement
+                .query_map(params_from_iter(values), RawRun::read)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|source| StoreError::Read { source })?;
+    let mut runs = raw
+        .into_iter()
+        .map(RawRun::decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_before = if runs.len() > limit {
+        runs.truncate(limit);
+        runs.last().map(|run| run.cursor)
+    } else {
+        None
+    };
+    Ok(ActionRunPage { runs, next_before })
+}
+
+/// Returns the run with `id`, which must be in lowercase.
+pub(super) fn find(conn: &Connection, id: &str) -> Result<Option<ActionRun>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM action_runs WHERE id = ?1");
+    let raw = conn
+        .prepare_cached(&sql)
+        .and_then(|mut statement| statement.query_row([id], RawRun::read).optional())
+        .map_err(|source| StoreError::Read { source })?;
+    raw.map(RawRun::decode).transpose()
+}
+
+/// Returns the number of pending runs.
+pub(super) fn pending_count(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached("SELECT count(*) FROM action_runs WHERE status = 'pending'")
+        .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
+        .map(i64::unsigned_abs)
+        .map_err(|source| StoreError::Read { source })
+}
+
+/// The columns of one `action_runs` row before decoding, so a row that SQLite returned
+/// fails with the run's id and column when its text is invalid.
+struct RawRun {
+    seq: i64,
+    id: String,
+    trigger: Option<String>,
+    action: String,
+    data_id: Option<String>,
+    status: String,
+    input: String,
+    steps: String,
+    error: Option<String>,
+    attempts: i64,
+    created_ns: i64,
+    started_ns: Option<i64>,
+    finished_ns: Option<i64>,
+}
+
+impl RawRun {
+    /// Reads the columns of [`COLUMNS`].
+    fn read(row: &Row<'_>) -> rusqlite::Result<RawRun> {
+        Ok(RawRun {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            trigger: row.get(2)?,
+            action: row.get(3)?,
+            data_id: row.get(4)?,
+            status: row.get(5)?,
+            input: row.get(6)?,
+            steps: row.get(7)?,
+            error: row.get(8)?,
+            attempts: row.get(9)?,
+            created_ns: row.get(10)?,
+            started_ns: row.get(11)?,
+            finished_ns: row.get(12)?,
+        })
+    }
+
+    /// Parses the status, the JSON columns and the data id.
+    fn decode(self) -> Result<ActionRun, StoreError> {
+        let id = self.id;
+        let invalid =
+            |column: &'static str| {
+                let id = id.clone();
+                move |source: Box<dyn std::error::Error + Send + Sync>| {
+                    StoreError::DecodeActionRun { id, column, source }
+                }
+            };
+        let status = self
+            .status
+            .parse()
+            .map_err(|err: StoreError| invalid("status")(Box::new(err)))?;
+        let data_id = self
+            .data_id
+            .map(|text| text.parse())
+            .transpose()
+            .map_err(|err: hubkit_model::InvalidDataId| invalid("data_id")(Box::new(err)))?;
+        let input =
+            serde_json::from_str(&self.input).map_err(|err| invalid("input")(Box::new(err)))?;
+        let steps =
+            serde_json::from_str(&self.steps).map_err(|err| invalid("steps")(Box::new(err)))?;
+        let attempts =
+            u32::try_from(self.attempts).map_err(|err| invalid("attempts")(Box::new(err)))?;
+        Ok(ActionRun {
+            cursor: Cursor::from_seq(self.seq),
+            id,
+            trigger: self.trigger,
+            action: self.action,
+            data_id,
+            status,
+            input,
+            steps,
+            error: self.error,
+            attempts,
+            created_at: DateTime::from_timestamp_nanos(self.created_ns),
+            started_at: self.started_ns.map(DateTime::from_timestamp_nanos),
+            finished_at: self.finished_ns.map(DateTime::from_timestamp_nanos),
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! The action-run methods of [`Store`].
+
+use chrono::{DateTime, Utc};
+use hubkit_model::Record;
+
+use super::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, NewActionRun, sql};
+use crate::mqtt::time_ns;
+use crate::query::MAX_PAGE;
+use crate::writer::Attachment;
+use crate::{Cursor, Store, StoreError};
+
+impl Store {
+    /// Stores `records` and pending action `runs` in one transaction, and returns the
+    /// records' cursors; see [`insert`](Store::insert). Each run's
+    /// [`record`](NewActionRun::record) index is resolved to that record's `DataId`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`insert`](Store::insert), and before anything is written
+    /// [`StoreError::InvalidActionRunId`] for a run id that is not 32 hex digits or
+    /// [`StoreError::ActionRunRecordOutOfRange`] for a record index outside `records`.
+    /// A run id that is already stored fails the transaction with [`StoreError::Write`].
+    pub async fn insert_with_runs(
+        &self,
+        records: Vec<Record>,
+        runs: Vec<NewActionRun>,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        self.write(records, Attachment::None, runs)
+            .await
+            .map(|(cursors, _)| cursors)
+    }
+
+    /// Stores one pending action run without records, such as a run started through the
+    /// API.
+    ///
+    /// # Errors
+    ///
+    /// As for [`insert_with_runs`](Store::insert_with_runs). A run with a record index
+    /// fails with [`StoreError::ActionRunRecordOutOfRange`], because there are no records.
+    pub async fn insert_action_run(&self, run: NewActionRun) -> Result<(), StoreError> {
+        self.write(Vec::new(), Attachment::None, vec![run])
+            .await
+            .map(drop)
+    }
+
+    /// Claims up to `limit` of the oldest pending runs, at most [`MAX_PAGE`]: each
+    /// becomes running, with one more attempt and `started_at` set to `now`. Returns them
+    /// oldest first. Runs on the writer thread between two batches, in its own
+    /// transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UpdateActionRuns`] when the transaction fails,
+    /// [`StoreError::DecodeActionRun`] when a claimed row is invalid (the claim is rolled
+    /// back), [`StoreError::Closed`] after [`close`](Store::close).
+    pub async fn claim_action_runs(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ActionRun>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = limit.min(MAX_PAGE);
+        let now_ns = time_ns(&now);
+        self.maintain(move |conn| sql::claim(conn, limit, now_ns))
+            .await
+    }
+
+    /// Finishes the running run `id` as succeeded or failed, with the `steps` the runner
+    /// recorded (a JSON array), its `error` and `now` as the finish time.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidActionRunSteps`] when `steps` is not an array,
+    /// [`StoreError::ActionRunNotRunning`] when no running run has the id,
+    /// [`StoreError::UpdateActionRuns`] when the update fails, and [`StoreError::Closed`]
+    /// after [`close`](Store::close).
+    pub async fn finish_action_run(
+        &self,
+        id: &str,
+        succeeded: bool,
+        steps: serde_json::Value,
+        error: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_ascii_lowercase();
+        if !steps.is_array() {
+            return Err(StoreError::InvalidActionRunSteps { id });
+        }
+        let status = if succeeded {
+            ActionRunStatus::Succeeded
+        } else {
+            ActionRunStatus::Failed
+        };
+        let steps = steps.to_string();
+        let now_ns = time_ns(&now);
+        self.maintain(move |conn| sql::finish(conn, &id, status, &steps, error.as_deref(), now_ns))
+            .await
+    }
+
+    /// Sets every running run back to pending and returns how many there were. Call it
+    /// at start, before any runner claims runs: a run still running then was claimed
+    /// before a crash or an unclean stop, and runs again. Attempts are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UpdateActionRuns`] when the update fails, [`StoreError::Closed`]
+    /// after [`close`](Store::close).
+    pub async fn requeue_running_action_runs(&self) -> Result<usize, StoreError> {
+        self.maintain(sql::requeue_running).await
+    }
+
+    /// Returns one page of the action runs that match `query`, newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails, [`StoreError::DecodeActionRun`] when a
+    /// stored row is invalid, [`StoreError::ReadTask`] when the blocking task fails.
+    pub async fn action_runs(&self, query: ActionRunQuery) -> Result<ActionRunPage, StoreError> {
+        self.read(move |conn| sql::list(conn, &query)).await
+    }
+
+    /// Returns the action run with `id` (hex digits in either case), or `None` when
+    /// there is none.
+    ///
+    /// # Errors
+    ///
+    /// As for [`action_runs`](Store::action_runs).
+    pub async fn action_run(&self, id: &str) -> Result<Option<ActionRun>, StoreError> {
+        let id = id.to_ascii_lowercase();
+        self.read(move |conn| sql::find(conn, &id)).await
+    }
+
+    /// Returns the number of pending action runs. Blocks the calling thread, so call it
+    /// at startup or inside `spawn_blocking`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails.
+    pub fn pending_action_runs(&self) -> Result<u64, StoreError> {
+        self.inner.with_reader(sql::pending_count)
+    }
+}
