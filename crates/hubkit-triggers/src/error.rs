@@ -1,6 +1,7 @@
 //! The error type of the crate.
 
-/// An invalid field path, condition, active-hours window or cron expression.
+/// An invalid field path, condition, active-hours window, cron expression or template, or a
+/// failed template rendering.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -113,5 +114,31 @@ pub enum Error {
         /// The error from the cron parser.
         #[source]
         source: croner::errors::CronError,
+    },
+
+    /// Template source that does not parse.
+    #[error("invalid template at line {line}: {problem}")]
+    InvalidTemplate {
+        /// The line of the template where parsing failed, counted from 1.
+        line: usize,
+        /// The syntax rule that the template breaks.
+        problem: String,
+    },
+
+    /// A template rendering that failed, for example on an undefined variable or after
+    /// using up its fuel.
+    #[error("template rendering failed at line {line}: {problem}")]
+    RenderTemplate {
+        /// The line of the template that failed, counted from 1, or 0 when unknown.
+        line: usize,
+        /// The failure, naming the undefined variable or failed operation.
+        problem: String,
+    },
+
+    /// A template rendering whose output exceeds the size limit.
+    #[error("template output exceeds {max} bytes; render less data or split the step")]
+    TemplateOutputTooLarge {
+        /// The maximum output size in bytes.
+        max: usize,
     },
 }

@@ -6,6 +6,7 @@
 //! other layers by a [`Combination`]. [`Gate`] keeps one trigger's firing state (interval,
 //! threshold mode, [`ActiveHours`], skip-if-running) and turns each evaluation into a
 //! [`Decision`]. [`CronSchedule`] computes the firing times of a timer trigger.
+//! [`Template`] renders an action step's body, URL, topic or payload from the trigger's data.
 //!
 //! Every function takes values and the current time from the caller. Reading records,
 //! storing pending runs and running actions are left to other crates.
@@ -35,6 +36,7 @@ mod error;
 mod gate;
 mod path;
 mod schedule;
+mod template;
 
 pub use combination::{Combination, ConditionSet, ExtraCondition, MAX_EXTRA_CONDITIONS};
 pub use condition::{
@@ -45,3 +47,4 @@ pub use error::Error;
 pub use gate::{ActiveHours, Decision, Gate, GateConfig, SkipReason};
 pub use path::FieldPath;
 pub use schedule::CronSchedule;
+pub use template::{MAX_TEMPLATE_FUEL, MAX_TEMPLATE_OUTPUT, Template};
