@@ -1,7 +1,7 @@
 //! The error type of the crate.
 
-/// An invalid field path, condition, active-hours window, cron expression or template, or a
-/// failed template rendering.
+/// An invalid field path, condition, active-hours window, cron expression, template, action
+/// or action step, or a failed template rendering.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -140,5 +140,41 @@ pub enum Error {
     TemplateOutputTooLarge {
         /// The maximum output size in bytes.
         max: usize,
+    },
+
+    /// An action with an empty name or no steps.
+    #[error("invalid action {name:?}: {rule}")]
+    InvalidAction {
+        /// The action's name.
+        name: String,
+        /// The rule that the action breaks.
+        rule: String,
+    },
+
+    /// An action step whose settings are out of range.
+    #[error("invalid step {} ({component}): {rule}", .index + 1)]
+    InvalidStep {
+        /// The step's position in the action, counted from 0. The message counts from 1.
+        index: usize,
+        /// The step's component name, such as `http_request`.
+        component: &'static str,
+        /// The rule that the step breaks.
+        rule: String,
+    },
+
+    /// An MQTT quality of service level other than 0, 1 or 2.
+    #[error("invalid MQTT QoS {level}; it must be 0, 1 or 2")]
+    InvalidQos {
+        /// The level as given.
+        level: u8,
+    },
+
+    /// A rendered File Write path that could leave the data directory or names no file.
+    #[error("invalid file path {path:?}: {rule}; use a relative path under the data directory")]
+    InvalidFilePath {
+        /// The path as rendered.
+        path: String,
+        /// The rule that the path breaks.
+        rule: &'static str,
     },
 }

@@ -7,9 +7,11 @@
 //! threshold mode, [`ActiveHours`], skip-if-running) and turns each evaluation into a
 //! [`Decision`]. [`CronSchedule`] computes the firing times of a timer trigger.
 //! [`Template`] renders an action step's body, URL, topic or payload from the trigger's data.
+//! An [`Action`] is a checked list of [`Step`]s, and [`run_action`] runs one, passing each
+//! step's output to the next and doing the I/O through the caller's [`Effects`].
 //!
 //! Every function takes values and the current time from the caller. Reading records,
-//! storing pending runs and running actions are left to other crates.
+//! storing pending runs and the I/O of action steps are left to other crates.
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
@@ -30,6 +32,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod action;
 mod combination;
 mod condition;
 mod error;
@@ -38,6 +41,11 @@ mod path;
 mod schedule;
 mod template;
 
+pub use action::{
+    Action, Backoff, Component, Effects, HttpMethod, HttpRequest, HttpResponse, LogLevel,
+    MAX_BACKOFF, MAX_HTTP_ATTEMPTS, MAX_HTTP_TIMEOUT, MAX_OUTPUT_PREVIEW, MAX_SLEEP, QoS,
+    RunOutcome, Step, StepRecord, StepStatus, WriteMode, check_relative_path, run_action,
+};
 pub use combination::{Combination, ConditionSet, ExtraCondition, MAX_EXTRA_CONDITIONS};
 pub use condition::{
     Condition, MAX_REGEX_LEN, NumberOperator, Operator, REGEX_DFA_SIZE_LIMIT, REGEX_NEST_LIMIT,
