@@ -1,9 +1,9 @@
 //! `GET|POST|PUT /ipro/<mac>/<format>[/<notification data>]`: requests from i-PRO cameras.
 //!
-//! Every accepted request is stored raw as a file before it is parsed, and the response
-//! is 200 once the raw request, the images found in it and one record per event have
-//! committed. A request whose body cannot be parsed is still stored and answered 200,
-//! with the parse errors in its record.
+//! Every accepted request is rebuilt as raw HTTP text before it is parsed. The response
+//! is 200 once the raw request (a database row, or a file when it is large), the images
+//! found in it and one record per event have committed. A request whose body cannot be
+//! parsed is still stored, and its response is 200 with the parse errors in its record.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use http::request::Parts;
 use http::{HeaderValue, Method, Response, StatusCode, Version, header};
 use hubkit_ipro::{
-    Camera, CameraEndpoint, DataFormat, IPRO_PREFIX, Image, Notification, parse_camera_path,
+    Camera, CameraEndpoint, DataFormat, IPRO_PREFIX, Image, Notification, Parsed, parse_camera_path,
 };
-use hubkit_model::{DataId, DeviceRef, HttpTransport, Record, Transport};
+use hubkit_model::{BoundLayer, DataId, DeviceRef, HttpTransport, Record, Transport};
 use hubkit_store::{CameraWrite, NewCameraRequest, NewFile};
 use hyper::body::{Body as _, Incoming};
 use serde_json::{Map, Value, json};
@@ -138,13 +138,128 @@ async fn accept(
         ));
     }
 
+    let bytes = read_camera_body(state, &runtime, camera, request, body).await?;
+    let received_at = Utc::now();
+    let raw = raw_request(request, &bytes);
+    if let Some(folder) = &runtime.capture_dir {
+        capture(folder, camera, received_at, &raw).await;
+    }
+    let mut parsed = parse_request(request, path.rest, bytes.clone()).await?;
+    if bytes.len() > MAX_BODY_IN_DATA {
+        for event in &mut parsed.events {
+            omit_large_body(&mut event.data);
+            for value in event.data.values_mut() {
+                cut_long_strings(value, 0);
+            }
+        }
+    }
+
+    // Keep the raw request (in the database when it is small), store the images, then
+    // commit the records that refer to them.
+    let owner = camera.file_owner();
+    let raw = keep_raw(state, &owner, received_at, raw).await?;
+    let images = std::mem::take(&mut parsed.images);
+    let images = match store_images(state, &owner, received_at, images).await {
+        Ok(images) => images,
+        Err(problem) => {
+            discard(state, raw.file.as_slice()).await;
+            return Err(problem);
+        }
+    };
+
+    let transport = Transport::Http(HttpTransport {
+        remote_address: remote.to_owned(),
+        method: request.method.to_string(),
+        content_type: header_text(request, header::CONTENT_TYPE),
+        query: request.uri.query().map(str::to_owned),
+        tls: state.tls,
+    });
+    let url_format = path.format.filter(|format| *format != camera.format);
+    let context = RecordContext {
+        camera,
+        layers,
+        raw_reference: &raw.reference,
+        images: &images,
+        url_format,
+        received_at,
+        transport: &transport,
+    };
+    let made = make_records(&context, parsed);
+    let ids: Vec<DataId> = made.records.iter().map(|record| record.data_id).collect();
+    let count = made.records.len() as u64;
+
+    let mut files = Vec::with_capacity(images.len() + 1);
+    if let Some(file) = &raw.file {
+        files.push((file.clone(), (0..made.records.len()).collect()));
+    }
+    for (image, links) in images.iter().zip(made.image_links) {
+        files.push((image.file.clone(), links));
+    }
+    let stored: Vec<NewFile> = raw
+        .file
+        .iter()
+        .cloned()
+        .chain(images.iter().map(|image| image.file.clone()))
+        .collect();
+    let write = CameraWrite {
+        files,
+        raw: raw.row,
+        runs: Vec::new(),
+    };
+    if let Err(err) = state.store.insert_camera(made.records, write).await {
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        discard(state, &stored).await;
+        if err.is_storage_full() {
+            warn!(camera.name = %camera.name, error = %err, "disk full while storing a camera record");
+            return Err(crate::upload::storage_full());
+        }
+        error!(camera.name = %camera.name, error = %err, error.cause = ?cause, "failed to store a camera record");
+        return Err(Problem::store_unavailable());
+    }
+    state.metrics.records_stored.inc_by(count);
+    state.metrics.files_stored.inc_by(stored.len() as u64);
+    let file_bytes: u64 = stored.iter().map(|file| file.size).sum();
+    state.metrics.file_bytes_stored.inc_by(file_bytes);
+    if made.parse_errors > 0 {
+        state.metrics.camera_parse_errors.inc();
+    }
+    debug!(
+        camera.name = %camera.name,
+        records = count,
+        images = images.len(),
+        parse_errors = made.parse_errors,
+        "stored a camera request"
+    );
+
+    let body = json!({
+        "DataId": ids.first(),
+        "DataIds": ids,
+        "Raw": raw.reference,
+    });
+    let mut response = Response::new(full(serde_json::to_vec(&body).unwrap_or_default()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Reads the body within the camera's size limit. A body over 1 MiB, or of unknown
+/// length, first waits for one of the few permits for large requests.
+async fn read_camera_body(
+    state: &AppState,
+    runtime: &Runtime,
+    camera: &Camera,
+    request: &Parts,
+    body: &mut Option<Incoming>,
+) -> Result<Bytes, Problem> {
     let limit = camera.max_body_bytes.unwrap_or(runtime.camera_body_bytes);
     let declared = crate::webhook::content_length(&request.headers);
     let has_body = body.as_ref().is_some_and(|body| !body.is_end_stream());
     let may_be_large = has_body
         && declared.is_none_or(|length| length > SMALL_CAMERA_BODY_BYTES)
         && declared.is_none_or(|length| length <= limit);
-    // Nothing closes the semaphore, so acquiring fails only if the hub is shutting down.
+    // The hub never closes this semaphore, so acquiring cannot fail while it runs.
     let _permit = if may_be_large {
         Some(
             state
@@ -156,40 +271,30 @@ async fn accept(
     } else {
         None
     };
-    let bytes =
-        crate::webhook::read_body(&request.headers, body, limit, &runtime, "this camera's").await?;
-    let received_at = Utc::now();
-    let raw = raw_request(request, &bytes);
-    if let Some(folder) = &runtime.capture_dir {
-        capture(folder, camera, received_at, &raw).await;
-    }
+    crate::webhook::read_body(&request.headers, body, limit, runtime, "this camera's").await
+}
 
-    let content_type = request
-        .headers
-        .get(header::CONTENT_TYPE)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+/// Parses the request into events, on a blocking thread when the body is large. A
+/// compressed body is not parsed, and every event gets an error naming its coding.
+async fn parse_request(request: &Parts, path_rest: &str, bytes: Bytes) -> Result<Parsed, Problem> {
+    let content_type = header_text(request, header::CONTENT_TYPE);
     let encoded = encoded_body(request);
     let method = request.method.to_string();
     let query = request.uri.query().map(str::to_owned);
-    let path_rest = path.rest.to_owned();
-    let parse = {
-        let content_type = content_type.clone();
-        let method = method.clone();
-        let query = query.clone();
-        let bytes = bytes.clone();
-        let compressed = encoded.is_some();
-        move || {
-            let notification = Notification {
-                method: &method,
-                path_rest: &path_rest,
-                query: query.as_deref(),
-                content_type: content_type.as_deref(),
-                body: if compressed { &[] } else { &bytes },
-            };
-            hubkit_ipro::parse(&notification)
-        }
+    let path_rest = path_rest.to_owned();
+    let compressed = encoded.is_some();
+    let large = bytes.len() > INLINE_PARSE_BYTES;
+    let parse = move || {
+        let notification = Notification {
+            method: &method,
+            path_rest: &path_rest,
+            query: query.as_deref(),
+            content_type: content_type.as_deref(),
+            body: if compressed { &[] } else { &bytes },
+        };
+        hubkit_ipro::parse(&notification)
     };
-    let mut parsed = if bytes.len() > INLINE_PARSE_BYTES {
+    let mut parsed = if large {
         tokio::task::spawn_blocking(parse).await.map_err(|err| {
             error!(error = %err, "camera request parse task failed");
             Problem::store_unavailable()
@@ -206,85 +311,144 @@ async fn accept(
             event.errors.push(message.clone());
         }
     }
+    Ok(parsed)
+}
 
-    // Keep the raw request (in the database when it is small), store the images, then
-    // commit the records that refer to them.
-    let owner = camera.file_owner();
-    let mut stored: Vec<NewFile> = Vec::new();
-    let mut kept_raw = None;
-    let raw_ref = if raw.len() <= MAX_INLINE_RAW_BYTES {
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        let mut reference = Map::new();
-        reference.insert("Id".into(), Value::String(id.clone()));
-        reference.insert("Size".into(), Value::from(raw.len()));
-        reference.insert("MediaType".into(), Value::String(RAW_MEDIA_TYPE.to_owned()));
-        reference.insert(
-            "Sha256".into(),
-            Value::String(format!("{:x}", Sha256::digest(&raw))),
-        );
-        kept_raw = Some(NewCameraRequest {
-            id,
-            camera: owner.clone(),
-            received_at,
-            raw,
-        });
-        reference
-    } else {
-        let raw_file = store_file(state, &owner, received_at, raw, "raw", "http").await?;
-        let reference = describe(&raw_file, RAW_MEDIA_TYPE);
-        stored.push(NewFile {
+/// A raw request as it is kept: the reference that records carry, and either the
+/// database row to commit with them or the file already written.
+struct KeptRaw {
+    reference: Map<String, Value>,
+    row: Option<NewCameraRequest>,
+    file: Option<NewFile>,
+}
+
+/// Keeps a raw request of up to [`MAX_INLINE_RAW_BYTES`] as a database row, and writes a
+/// larger one to a file.
+async fn keep_raw(
+    state: &AppState,
+    owner: &str,
+    received_at: DateTime<Utc>,
+    raw: Vec<u8>,
+) -> Result<KeptRaw, Problem> {
+    if raw.len() > MAX_INLINE_RAW_BYTES {
+        let file = store_file(state, owner, received_at, raw, "raw", "http").await?;
+        let file = NewFile {
             media_type: RAW_MEDIA_TYPE.to_owned(),
-            ..raw_file
+            ..file
+        };
+        return Ok(KeptRaw {
+            reference: describe(&file),
+            row: None,
+            file: Some(file),
         });
-        reference
+    }
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let mut reference = Map::new();
+    reference.insert("Id".into(), Value::String(id.clone()));
+    reference.insert("Size".into(), Value::from(raw.len()));
+    reference.insert("MediaType".into(), Value::String(RAW_MEDIA_TYPE.to_owned()));
+    reference.insert(
+        "Sha256".into(),
+        Value::String(format!("{:x}", Sha256::digest(&raw))),
+    );
+    let row = NewCameraRequest {
+        id,
+        camera: owner.to_owned(),
+        received_at,
+        raw,
     };
-    let raw_is_file = kept_raw.is_none();
-    let mut image_refs = Vec::with_capacity(parsed.images.len());
-    for (index, image) in std::mem::take(&mut parsed.images).into_iter().enumerate() {
-        let Image {
-            bytes,
-            media_type,
-            extension,
-            origin,
-        } = image;
+    Ok(KeptRaw {
+        reference,
+        row: Some(row),
+        file: None,
+    })
+}
+
+/// An image written to a file, with the reference that records carry.
+struct StoredImage {
+    file: NewFile,
+    reference: Map<String, Value>,
+}
+
+/// Writes each image to a file. On a failure the images already written are removed.
+async fn store_images(
+    state: &AppState,
+    owner: &str,
+    received_at: DateTime<Utc>,
+    images: Vec<Image>,
+) -> Result<Vec<StoredImage>, Problem> {
+    let mut stored: Vec<StoredImage> = Vec::with_capacity(images.len());
+    for (index, image) in images.into_iter().enumerate() {
         let name = format!("image-{}", index + 1);
-        match store_file(state, &owner, received_at, bytes, &name, &extension).await {
+        let written = store_file(
+            state,
+            owner,
+            received_at,
+            image.bytes,
+            &name,
+            &image.extension,
+        );
+        match written.await {
             Ok(file) => {
-                let mut reference = describe(&file, &media_type);
-                reference.insert("Origin".into(), Value::String(origin));
-                image_refs.push(reference);
-                stored.push(NewFile { media_type, ..file });
+                let file = NewFile {
+                    media_type: image.media_type,
+                    ..file
+                };
+                let mut reference = describe(&file);
+                reference.insert("Origin".into(), Value::String(image.origin));
+                stored.push(StoredImage { file, reference });
             }
             Err(problem) => {
-                discard(state, &stored).await;
+                let files: Vec<NewFile> = stored.into_iter().map(|image| image.file).collect();
+                discard(state, &files).await;
                 return Err(problem);
             }
         }
     }
+    Ok(stored)
+}
 
-    let transport = Transport::Http(HttpTransport {
-        remote_address: remote.to_owned(),
-        method,
-        content_type,
-        query,
-        tls: state.tls,
-    });
-    if bytes.len() > MAX_BODY_IN_DATA {
-        for event in &mut parsed.events {
-            omit_large_body(&mut event.data);
-            for value in event.data.values_mut() {
-                cut_long_strings(value, 0);
-            }
-        }
-    }
-    let url_format = path.format.filter(|format| *format != camera.format);
-    let mut records = Vec::new();
-    // For each stored image, the indexes of the records that refer to it.
-    let mut image_links: Vec<Vec<usize>> = vec![Vec::new(); image_refs.len()];
-    let mut parse_errors = 0;
+/// The records of one camera request.
+struct MadeRecords {
+    records: Vec<Record>,
+    /// For each stored image, the indexes of the records that refer to it.
+    image_links: Vec<Vec<usize>>,
+    /// Number of events with at least one parse error.
+    parse_errors: usize,
+}
+
+/// What every record of one camera request shares.
+struct RecordContext<'a> {
+    camera: &'a Camera,
+    layers: &'a [BoundLayer],
+    raw_reference: &'a Map<String, Value>,
+    images: &'a [StoredImage],
+    /// The URL's data format, when it differs from the camera's.
+    url_format: Option<DataFormat>,
+    received_at: DateTime<Utc>,
+    transport: &'a Transport,
+}
+
+/// Makes one record per event and bound layer, with the camera's fields, the images of
+/// the event and the raw request reference added to the event's `Data`.
+fn make_records(context: &RecordContext<'_>, parsed: Parsed) -> MadeRecords {
+    let RecordContext {
+        camera,
+        layers,
+        raw_reference,
+        images,
+        url_format,
+        received_at,
+        transport,
+    } = *context;
+    let mut made = MadeRecords {
+        records: Vec::new(),
+        image_links: vec![Vec::new(); images.len()],
+        parse_errors: 0,
+    };
     for event in parsed.events {
         if !event.errors.is_empty() {
-            parse_errors += 1;
+            made.parse_errors += 1;
         }
         let mut data = Map::new();
         data.insert("Camera".into(), Value::String(camera.name.clone()));
@@ -297,18 +461,17 @@ async fn accept(
             "Event".into(),
             Value::String(event.kind.as_str().to_owned()),
         );
-        for (key, value) in event.data {
-            data.insert(key, value);
-        }
-        let images: Vec<Value> = event
+        data.extend(event.data);
+        let event_images: Vec<Value> = event
             .images
             .iter()
-            .filter_map(|&index| image_refs.get(index).cloned().map(Value::Object))
+            .filter_map(|&index| images.get(index))
+            .map(|image| Value::Object(image.reference.clone()))
             .collect();
-        if !images.is_empty() {
-            data.insert("Images".into(), Value::Array(images));
+        if !event_images.is_empty() {
+            data.insert("Images".into(), Value::Array(event_images));
         }
-        data.insert("Raw".into(), Value::Object(raw_ref.clone()));
+        data.insert("Raw".into(), Value::Object(raw_reference.clone()));
         if !event.errors.is_empty() {
             let errors = event.errors.into_iter().map(Value::String).collect();
             data.insert("ParseErrors".into(), Value::Array(errors));
@@ -316,11 +479,11 @@ async fn accept(
         let data = Value::Object(data);
         for layer in layers {
             for &index in &event.images {
-                if let Some(links) = image_links.get_mut(index) {
-                    links.push(records.len());
+                if let Some(links) = made.image_links.get_mut(index) {
+                    links.push(made.records.len());
                 }
             }
-            records.push(Record {
+            made.records.push(Record {
                 data_id: DataId::new(),
                 area_id: layer.area_id,
                 area_name: layer.area_name.clone(),
@@ -336,57 +499,15 @@ async fn accept(
             });
         }
     }
-    let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
-    let count = records.len() as u64;
-    let mut files = Vec::with_capacity(stored.len());
-    let mut stored_iter = stored.iter().cloned();
-    if raw_is_file && let Some(raw) = stored_iter.next() {
-        files.push((raw, (0..records.len()).collect()));
-    }
-    for (file, links) in stored_iter.zip(image_links) {
-        files.push((file, links));
-    }
-    let file_bytes: u64 = stored.iter().map(|file| file.size).sum();
-    let write = CameraWrite {
-        files,
-        raw: kept_raw,
-        runs: Vec::new(),
-    };
-    if let Err(err) = state.store.insert_camera(records, write).await {
-        let cause = std::error::Error::source(&err).map(ToString::to_string);
-        discard(state, &stored).await;
-        if err.is_storage_full() {
-            warn!(camera.name = %camera.name, error = %err, "disk full while storing a camera record");
-            return Err(crate::upload::storage_full());
-        }
-        error!(camera.name = %camera.name, error = %err, error.cause = ?cause, "failed to store a camera record");
-        return Err(Problem::store_unavailable());
-    }
-    state.metrics.records_stored.inc_by(count);
-    state.metrics.files_stored.inc_by(stored.len() as u64);
-    state.metrics.file_bytes_stored.inc_by(file_bytes);
-    if parse_errors > 0 {
-        state.metrics.camera_parse_errors.inc();
-    }
-    debug!(
-        camera.name = %camera.name,
-        records = count,
-        images = image_refs.len(),
-        parse_errors,
-        "stored a camera request"
-    );
+    made
+}
 
-    let body = json!({
-        "DataId": ids.first(),
-        "DataIds": ids,
-        "Raw": raw_ref,
-    });
-    let mut response = Response::new(full(serde_json::to_vec(&body).unwrap_or_default()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(response)
+/// Returns a header's value as text, replacing bytes that are not UTF-8.
+fn header_text(request: &Parts, name: header::HeaderName) -> Option<String> {
+    request
+        .headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// Replaces a decoded body larger than [`MAX_BODY_IN_DATA`] as JSON text with a note: the
@@ -473,9 +594,10 @@ fn encoded_body(request: &Parts) -> Option<String> {
         .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
 }
 
-/// Writes the request as HTTP/1.x text: the request line as received (an HTTP/2 request
-/// in HTTP/1.1 form, with its authority as `host`), the header fields (names in lower
-/// case, as hyper keeps them), a blank line and the body byte for byte.
+/// Writes the request as HTTP/1.x text. The request line is the one received, or the
+/// HTTP/1.1 form of an HTTP/2 request with its authority as `host`. The header fields
+/// follow (names in lower case, as hyper keeps them), then a blank line and the body
+/// byte for byte.
 ///
 /// Some header fields differ from what was sent: the values of [`REDACTED_HEADERS`]
 /// become `[redacted]`, so no camera password is written to disk, and a chunked body is
@@ -600,11 +722,11 @@ async fn store_file(
 }
 
 /// Returns the reference to a stored file that records carry.
-fn describe(file: &NewFile, media_type: &str) -> Map<String, Value> {
+fn describe(file: &NewFile) -> Map<String, Value> {
     let mut reference = Map::new();
     reference.insert("Path".into(), Value::String(file.path.clone()));
     reference.insert("Size".into(), Value::from(file.size));
-    reference.insert("MediaType".into(), Value::String(media_type.to_owned()));
+    reference.insert("MediaType".into(), Value::String(file.media_type.clone()));
     reference.insert("Sha256".into(), Value::String(file.sha256.clone()));
     reference
 }
