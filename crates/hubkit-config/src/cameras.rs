@@ -17,7 +17,7 @@ use crate::raw::{RawCamera, RawIpro};
 use crate::server::{Limits, check_range};
 
 /// Largest camera request body accepted when neither the camera nor `[ipro]` sets one:
-/// 8 MiB, room for an ONVIF event with several base64 images. hubkitd holds a body and
+/// 8 MiB, room for an ONVIF event with several base64 images. hubkitd keeps a body and
 /// its decoded form in memory while it stores it, so a larger default would let a few
 /// concurrent requests take hundreds of MiB on a small machine.
 pub const DEFAULT_CAMERA_BODY_BYTES: u64 = 8 * 1024 * 1024;

@@ -61,8 +61,8 @@
 //! # Limits
 //!
 //! A request makes at most [`MAX_EVENTS`] events and [`MAX_IMAGES`] images. The events
-//! or images past the limit are left out, and the last event gets an error that says
-//! how many, because they remain only in the raw request. JSON nesting stops at
+//! or images past the limit are left out, and the last event gets an error with their
+//! number, because they remain only in the raw request. JSON nesting stops at
 //! serde_json's recursion limit of 128, generic XML is converted to at most
 //! [`MAX_XML_DEPTH`] levels, an XML document may have at most [`MAX_XML_NODES`] nodes,
 //! and multipart bodies nest at most [`MAX_MULTIPART_DEPTH`] levels. Every step is
@@ -125,7 +125,7 @@ pub enum EventKind {
 /// One event of a request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
-    /// What kind of event it is.
+    /// The kind of event.
     pub kind: EventKind,
     /// The normalised fields.
     pub data: Map<String, Value>,
@@ -144,7 +144,7 @@ pub struct Image {
     pub media_type: String,
     /// The file name extension for its type, without the dot, such as `jpg`.
     pub extension: String,
-    /// Where in the request it was, such as `body` or `part 2`.
+    /// The image's place in the request, such as `body` or `part 2`.
     pub origin: String,
 }
 

@@ -110,7 +110,7 @@ pub(crate) async fn route(
 /// closes it, and a client still sending may get a reset instead of the response. So a
 /// small body is read and discarded first, which also keeps an HTTP/1.1 connection open
 /// for the client's retry. After a 408 or 413, or when the body is larger than
-/// [`DRAIN_LIMIT`] or slower than [`drain`] allows, an HTTP/1.1 response says
+/// [`DRAIN_LIMIT`] or slower than [`drain`] allows, an HTTP/1.1 response carries
 /// `Connection: close` instead.
 async fn finish_unread_body(
     version: Version,
@@ -142,7 +142,7 @@ async fn finish_unread_body(
     }
 }
 
-/// Returns whether the request asks for `100 Continue` before it sends its body.
+/// Returns whether the client waits for `100 Continue` before it sends its body.
 fn expects_continue(headers: &http::HeaderMap) -> bool {
     headers
         .get_all(header::EXPECT)

@@ -23,7 +23,7 @@ use crate::token::AdminToken;
 pub(crate) const PASSWORD_VERIFICATIONS: usize = 1;
 
 /// How many camera requests with a body over [`SMALL_CAMERA_BODY_BYTES`] (or of unknown
-/// length) are read and parsed at once. Each holds its body, the raw copy and the decoded
+/// length) are read and parsed at once. Each keeps its body, the raw copy and the decoded
 /// values. 16 parallel uploads of an 8.6 MB JSON body of 70,000 small objects took a
 /// debug hubkitd to a peak RSS of 223 MB with 2 permits and 307 MB with 4 (2-core VM).
 /// Others wait, holding only their connection.

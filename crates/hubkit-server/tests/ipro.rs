@@ -10,9 +10,9 @@ use common::{TestHub, admin, config_text, parse};
 use http::Method;
 use serde_json::Value;
 
-/// Four cameras, one per data format, in one layer; the general camera takes Basic
-/// credentials, and a fifth camera is disabled, a sixth unbound, a seventh has a 1 KiB
-/// body limit and retention.
+/// Four cameras, one per data format, in one layer, of which the general camera takes
+/// Basic credentials and is also bound to a second layer. A fifth camera is disabled, a
+/// sixth unbound, and a seventh has a 1 KiB body limit and retention.
 const CAMERAS: &str = r#"
 [[areas]]
 name = "Lobby"
@@ -153,7 +153,7 @@ async fn records(hub: &TestHub) -> Vec<Value> {
         .clone()
 }
 
-/// POSTs `body` to a camera URL, checks that the answer is 200, and returns the records
+/// POSTs `body` to a camera URL, checks that the status is 200, and returns the records
 /// it made.
 async fn post_to_camera(
     hub: &TestHub,
@@ -1028,7 +1028,7 @@ async fn challenge_keeps_the_connection_for_the_retry() {
     assert!(!text.contains("100 continue"), "{text}");
     assert!(text.contains("connection: close\r\n"), "{text}");
 
-    // A body over the limit is not read, and the response says the connection closes.
+    // A body over the limit is not read, and the response carries Connection: close.
     let mut raw = b"POST /ipro/aa-bb-cc-dd-ee-06/ai-crowd HTTP/1.1\r\nHost: localhost\r\n\
         Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
         .to_vec();

@@ -205,7 +205,7 @@ pub enum StoreError {
     /// back.
     #[error("failed to {operation} in the database")]
     UpdateActionRuns {
-        /// What failed, such as `claim action runs`.
+        /// The operation that failed, such as `claim action runs`.
         operation: &'static str,
         /// Error from SQLite.
         #[source]

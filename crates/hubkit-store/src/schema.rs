@@ -148,7 +148,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;",
     // Version 5: raw camera requests small enough to keep in the database. Storing them
     // here commits them with their records in one group commit, instead of a file and
-    // two fsyncs per request; a camera that reports every second would otherwise add
+    // two fsyncs per request. A camera that reports every second would otherwise add
     // 86,400 files a day. `id` is the text id that the records' `Data.Raw.Id` carries.
     "CREATE TABLE camera_requests (
         id TEXT PRIMARY KEY,

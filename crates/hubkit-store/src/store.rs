@@ -172,7 +172,7 @@ impl Store {
     /// Stores the records of one camera request with its other rows in one transaction:
     /// the raw request (when it is kept in the database), the stored files and the
     /// pending action runs. Each file comes with the indexes into `records` of the
-    /// records that refer to it; retention's removal of the file is written into those
+    /// records that refer to it, so retention's removal of the file is written into those
     /// records' `Data`. Out-of-range file indexes are ignored, but an out-of-range run
     /// index is an error.
     ///

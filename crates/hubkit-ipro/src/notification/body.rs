@@ -214,7 +214,7 @@ fn classify(essence: Option<&str>, bytes: &[u8]) -> BodyType {
 }
 
 /// Returns whether the bytes start with the signature of a JPEG or of another image
-/// format that `infer` knows.
+/// format that `infer` detects.
 fn looks_like_image(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || infer::is_image(bytes)
 }
