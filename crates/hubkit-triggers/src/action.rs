@@ -98,6 +98,10 @@ pub enum Step {
         retries: u32,
         /// The delays between attempts.
         backoff: Backoff,
+        /// A PEM file of certificate authorities trusted for `https://` URLs instead of
+        /// the system's, such as a site's private authority or a self-signed server
+        /// certificate.
+        ca_file: Option<PathBuf>,
     },
     /// Publishes an MQTT message. The payload passes through unchanged.
     MqttPublish {

@@ -6,6 +6,8 @@
 //! other layers by a [`Combination`]. [`Gate`] keeps one trigger's firing state (interval,
 //! threshold mode, [`ActiveHours`], skip-if-running) and turns each evaluation into a
 //! [`Decision`]. [`CronSchedule`] computes the firing times of a timer trigger.
+//! A [`Trigger`] joins a [`TriggerSource`] (a layer's records or a cron schedule), a gate
+//! configuration and the name of the action it runs.
 //! [`Template`] renders an action step's body, URL, topic or payload from the trigger's data.
 //! An [`Action`] is a checked list of [`Step`]s, and [`run_action`] runs one, passing each
 //! step's output to the next and doing the I/O through the caller's [`Effects`].
@@ -40,6 +42,7 @@ mod gate;
 mod path;
 mod schedule;
 mod template;
+mod trigger;
 
 pub use action::{
     Action, Backoff, Component, Effects, HttpMethod, HttpRequest, HttpResponse, LogLevel,
@@ -56,3 +59,4 @@ pub use gate::{ActiveHours, Decision, Gate, GateConfig, SkipReason};
 pub use path::FieldPath;
 pub use schedule::CronSchedule;
 pub use template::{MAX_TEMPLATE_FUEL, MAX_TEMPLATE_OUTPUT, Template};
+pub use trigger::{LayerName, LayerSource, Trigger, TriggerSource};

@@ -1,7 +1,7 @@
 //! The I/O that action steps need, behind a trait.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{HttpMethod, LogLevel, QoS};
@@ -64,6 +64,8 @@ pub struct HttpRequest {
     pub body: Option<Vec<u8>>,
     /// The timeout of this attempt.
     pub timeout: Duration,
+    /// The PEM file of certificate authorities to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// An HTTP response.

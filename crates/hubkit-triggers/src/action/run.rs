@@ -237,6 +237,7 @@ async fn run_step<E: Effects>(
             timeout,
             retries,
             backoff,
+            ca_file,
         } => {
             let settings = HttpSettings {
                 method: *method,
@@ -245,6 +246,7 @@ async fn run_step<E: Effects>(
                 body: body.as_ref(),
                 content_type: content_type.as_deref(),
                 timeout: *timeout,
+                ca_file: ca_file.as_deref(),
             };
             let request = match build_request(&settings, context) {
                 Ok(request) => request,
@@ -385,6 +387,7 @@ struct HttpSettings<'a> {
     body: Option<&'a Template>,
     content_type: Option<&'a str>,
     timeout: Duration,
+    ca_file: Option<&'a std::path::Path>,
 }
 
 /// Renders the URL, headers and body of an HTTP Request step.
@@ -396,6 +399,7 @@ fn build_request(settings: &HttpSettings<'_>, context: &Value) -> Result<HttpReq
         body,
         content_type,
         timeout,
+        ca_file,
     } = settings;
 
     let url = render(url, "url", context)?;
@@ -428,6 +432,7 @@ fn build_request(settings: &HttpSettings<'_>, context: &Value) -> Result<HttpReq
         headers: rendered_headers,
         body: body.map(String::into_bytes),
         timeout: *timeout,
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
     })
 }
 

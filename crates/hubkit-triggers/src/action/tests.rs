@@ -147,6 +147,7 @@ fn http_step(url: &str, body: Option<&str>, retries: u32) -> Step {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(250),
         },
+        ca_file: None,
     }
 }
 
