@@ -32,7 +32,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use action_runs::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, NewActionRun};
+pub use action_runs::{
+    ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, FinishedRun, NewActionRun,
+};
 pub use camera::{CameraRequest, CameraWrite, NewCameraRequest};
 pub use cursor::Cursor;
 pub use error::StoreError;

@@ -169,6 +169,25 @@ impl Store {
             .map(|(cursors, _)| cursors)
     }
 
+    /// Stores `records`, the stored `file` they refer to and pending action `runs` in one
+    /// transaction; see [`insert_with_file`](Store::insert_with_file) and
+    /// [`insert_with_runs`](Store::insert_with_runs).
+    ///
+    /// # Errors
+    ///
+    /// As for those two.
+    pub async fn insert_with_file_and_runs(
+        &self,
+        records: Vec<Record>,
+        file: NewFile,
+        runs: Vec<NewActionRun>,
+    ) -> Result<Vec<Cursor>, StoreError> {
+        let received_ns = file.received_ns()?;
+        self.write(records, Attachment::File(file, received_ns), runs)
+            .await
+            .map(|(cursors, _)| cursors)
+    }
+
     /// Stores the records of one camera request with its other rows in one transaction:
     /// the raw request (when it is kept in the database), the stored files and the
     /// pending action runs. Each file comes with the indexes into `records` of the

@@ -89,6 +89,21 @@ pub struct NewActionRun {
     pub created_at: DateTime<Utc>,
 }
 
+/// The end of a run, for [`Store::finish_action_runs`](crate::Store::finish_action_runs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedRun {
+    /// Id of the running run.
+    pub id: String,
+    /// Whether the run succeeded.
+    pub succeeded: bool,
+    /// Steps that the runner recorded: a JSON array.
+    pub steps: serde_json::Value,
+    /// Error of a failed run.
+    pub error: Option<String>,
+    /// Time the run finished.
+    pub finished_at: DateTime<Utc>,
+}
+
 /// A stored action run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActionRun {

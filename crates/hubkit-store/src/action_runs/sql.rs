@@ -99,6 +99,54 @@ pub(super) fn finish(
     Ok(())
 }
 
+/// The columns that finishing one run sets.
+pub(super) struct FinishRow {
+    pub id: String,
+    pub status: ActionRunStatus,
+    pub steps: String,
+    pub error: Option<String>,
+    pub finished_ns: i64,
+}
+
+/// Finishes `rows` in one transaction and returns the ids of those that were not running.
+pub(super) fn finish_many(
+    conn: &mut Connection,
+    rows: &[FinishRow],
+) -> Result<Vec<String>, StoreError> {
+    let failed = |source| StoreError::UpdateActionRuns {
+        operation: "finish action runs",
+        source,
+    };
+    let transaction = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    let mut missing = Vec::new();
+    {
+        let mut update = transaction
+            .prepare_cached(
+                "UPDATE action_runs SET status = ?2, steps = ?3, error = ?4, finished_ns = ?5 \
+                 WHERE id = ?1 AND status = 'running'",
+            )
+            .map_err(failed)?;
+        for row in rows {
+            let changed = update
+                .execute(params![
+                    row.id,
+                    row.status.as_str(),
+                    row.steps,
+                    row.error,
+                    row.finished_ns
+                ])
+                .map_err(failed)?;
+            if changed == 0 {
+                missing.push(row.id.clone());
+            }
+        }
+    }
+    transaction.commit().map_err(failed)?;
+    Ok(missing)
+}
+
 /// Sets every running run back to pending and returns how many there were.
 pub(super) fn requeue_running(conn: &mut Connection) -> Result<usize, StoreError> {
     conn.prepare_cached(

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use hubkit_model::Record;
 
-use super::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, NewActionRun, sql};
+use super::{
+    ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, FinishedRun, NewActionRun, sql,
+};
 use crate::mqtt::time_ns;
 use crate::query::MAX_PAGE;
 use crate::writer::Attachment;
@@ -96,6 +98,46 @@ impl Store {
         let steps = steps.to_string();
         let now_ns = time_ns(&now);
         self.maintain(move |conn| sql::finish(conn, &id, status, &steps, error.as_deref(), now_ns))
+            .await
+    }
+
+    /// Finishes several running runs in one transaction, as
+    /// [`finish_action_run`](Store::finish_action_run) does for one, and returns the ids
+    /// of the runs that were not running (nothing is written for those). A runner that
+    /// finishes many short runs saves one commit per run this way.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidActionRunSteps`] when the steps of a run are not an array
+    /// (nothing is written), [`StoreError::UpdateActionRuns`] when the transaction fails,
+    /// and [`StoreError::Closed`] after [`close`](Store::close).
+    pub async fn finish_action_runs(
+        &self,
+        runs: Vec<FinishedRun>,
+    ) -> Result<Vec<String>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::with_capacity(runs.len());
+        for run in runs {
+            let id = run.id.to_ascii_lowercase();
+            if !run.steps.is_array() {
+                return Err(StoreError::InvalidActionRunSteps { id });
+            }
+            let status = if run.succeeded {
+                ActionRunStatus::Succeeded
+            } else {
+                ActionRunStatus::Failed
+            };
+            rows.push(sql::FinishRow {
+                id,
+                status,
+                steps: run.steps.to_string(),
+                error: run.error,
+                finished_ns: time_ns(&run.finished_at),
+            });
+        }
+        self.maintain(move |conn| sql::finish_many(conn, &rows))
             .await
     }
 

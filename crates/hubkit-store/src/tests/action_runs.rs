@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{block_writer, db_path, open, sample, tempdir, time, wait_for_queue};
 use crate::{
-    ActionRun, ActionRunQuery, ActionRunStatus, CameraWrite, InboxKey, MqttWrite, NewActionRun,
-    NewFile, Store, StoreError,
+    ActionRun, ActionRunQuery, ActionRunStatus, CameraWrite, FinishedRun, InboxKey, MqttWrite,
+    NewActionRun, NewFile, Store, StoreError,
 };
 
 /// Returns the id of run `n`: 32 hex digits that sort in `n` order.
@@ -406,6 +406,58 @@ async fn finish_records_outcome() {
     assert_eq!(failed.status, ActionRunStatus::Failed);
     assert_eq!(failed.error.as_deref(), Some("mail server timed out"));
     assert_eq!(failed.finished_at, Some(time(104)));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn batch_finish_commits_each_run_and_names_the_missing() {
+    let folder = tempdir();
+    let store = open(&folder);
+    insert_api_runs(&store, 3).await;
+    store
+        .claim_action_runs(2, time(100))
+        .await
+        .expect("claim succeeds");
+
+    let finished = |n: u32, succeeded: bool| FinishedRun {
+        id: run_id(n).to_ascii_uppercase(),
+        succeeded,
+        steps: json!([{"step": n}]),
+        error: (!succeeded).then(|| format!("run {n} failed")),
+        finished_at: time(110),
+    };
+    let missing = store
+        .finish_action_runs(vec![
+            finished(1, true),
+            finished(2, false),
+            finished(3, true),
+        ])
+        .await
+        .expect("finish succeeds");
+
+    assert_eq!(missing, vec![run_id(3)], "run 3 was never claimed");
+    assert_eq!(
+        stored_run(&store, 1).await.status,
+        ActionRunStatus::Succeeded
+    );
+    let failed = stored_run(&store, 2).await;
+    assert_eq!(failed.status, ActionRunStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("run 2 failed"));
+    assert_eq!(failed.steps, json!([{"step": 2}]));
+    assert_eq!(stored_run(&store, 3).await.status, ActionRunStatus::Pending);
+
+    let bad = FinishedRun {
+        steps: json!({"step": 3}),
+        ..finished(3, true)
+    };
+    let err = store
+        .finish_action_runs(vec![bad])
+        .await
+        .expect_err("steps must be an array");
+    assert!(
+        matches!(err, StoreError::InvalidActionRunSteps { .. }),
+        "{err:?}"
+    );
     store.close().await;
 }
 
