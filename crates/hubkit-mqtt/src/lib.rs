@@ -12,6 +12,9 @@
 //! messages arrived. It reconnects with capped exponential [`Backoff`] and jitter and
 //! reports its state through [`BrokerStatus`].
 //!
+//! A [`Publisher`] sends the messages of action steps on a separate clean-session
+//! connection and waits for the broker's acknowledgement.
+//!
 //! The MQTT client library (rumqttc) stays behind the crate's own [`Connector`],
 //! [`Connection`] and [`Requests`] traits. [`decode_payload`] turns a payload into a
 //! record's data by the entry's payload format; building and storing records is left to
@@ -22,6 +25,7 @@
 mod backoff;
 mod client;
 mod payload;
+mod publisher;
 mod rumqttc_client;
 mod settings;
 mod sink;
@@ -37,6 +41,7 @@ pub use client::{
     Requests,
 };
 pub use payload::decode_payload;
+pub use publisher::{MAX_PUBLISH_PACKET_BYTES, Publisher};
 pub use rumqttc_client::{RumqttcConnection, RumqttcConnector, RumqttcRequests};
 pub use settings::{
     AddressError, BrokerAddress, BrokerSettings, BrokerTls, DEFAULT_KEEP_ALIVE,
@@ -47,5 +52,5 @@ pub use sink::{Delivery, Outcome, Sink, SinkError};
 pub use status::{BrokerStatus, ConnectionState, EntryStatus, SharedStatus, SubscriptionState};
 pub use supervisor::Supervisor;
 pub use task::{BrokerTask, Control, MAX_PENDING_DELIVERIES, wire_qos};
-pub use tls::check_tls;
+pub use tls::{check_tls, client_config as tls_client_config};
 pub use topic::{FilterError, MAX_TOPIC_BYTES, TopicFilter, validate_topic_name};

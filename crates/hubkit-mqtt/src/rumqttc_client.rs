@@ -242,7 +242,7 @@ fn request_error(request: &'static str, err: &ClientError) -> RequestError {
     }
 }
 
-fn to_rumqttc(qos: Qos) -> QoS {
+pub(crate) fn to_rumqttc(qos: Qos) -> QoS {
     match qos {
         Qos::AtMostOnce => QoS::AtMostOnce,
         Qos::AtLeastOnce => QoS::AtLeastOnce,

@@ -12,12 +12,13 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use crate::BrokerTls;
 
 /// Builds the client configuration: the CA file's or the system's authorities, an
-/// optional client certificate, and ring as the crypto provider.
+/// optional client certificate, and ring as the crypto provider. Action steps that call
+/// HTTPS services use it too, so a CA file means the same for a broker and a service.
 ///
 /// # Errors
 ///
 /// Returns a message naming the file that cannot be read or the setting that fails.
-pub(crate) fn client_config(settings: &BrokerTls) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(settings: &BrokerTls) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
