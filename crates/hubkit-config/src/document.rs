@@ -9,8 +9,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::Report;
 use crate::raw::{
-    RawArea, RawBinding, RawBroker, RawCamera, RawIpro, RawLimits, RawServer, RawStore, RawTls,
-    RawTopic, RawWebhook,
+    RawAction, RawArea, RawBinding, RawBroker, RawCamera, RawIpro, RawLimits, RawServer, RawStore,
+    RawTls, RawTopic, RawTrigger, RawWebhook,
 };
 
 /// One element of an array of tables, with its index and span.
@@ -40,6 +40,8 @@ pub(crate) struct RawDocument {
     pub cameras: Vec<Item<RawCamera>>,
     pub ipro: Option<Spanned<RawIpro>>,
     pub bindings: Vec<Item<RawBinding>>,
+    pub actions: Vec<Item<RawAction>>,
+    pub triggers: Vec<Item<RawTrigger>>,
     /// Whether every area was read. Bindings are checked against the areas only if so.
     pub complete_areas: bool,
     /// Whether every webhook was read.
@@ -50,10 +52,16 @@ pub(crate) struct RawDocument {
     pub complete_topics: bool,
     /// Whether every camera was read.
     pub complete_cameras: bool,
+    /// Whether every binding was read. Triggers are checked against the bindings only
+    /// if so.
+    pub complete_bindings: bool,
+    /// Whether every action was read. Triggers are checked against the action names
+    /// only if so.
+    pub complete_actions: bool,
 }
 
-const TOP_LEVEL_KEYS: &str =
-    "`server`, `areas`, `webhooks`, `brokers`, `topics`, `cameras`, `ipro`, `bindings`";
+const TOP_LEVEL_KEYS: &str = "`server`, `areas`, `webhooks`, `brokers`, `topics`, `cameras`, \
+                              `ipro`, `bindings`, `actions`, `triggers`";
 const SERVER_TABLES: [&str; 3] = ["tls", "limits", "store"];
 
 /// Parses `text` and reads its sections, recording every syntax and structure error.
@@ -75,6 +83,8 @@ pub(crate) fn read(text: &str, report: &mut Report<'_>) -> Option<RawDocument> {
         complete_brokers: true,
         complete_topics: true,
         complete_cameras: true,
+        complete_bindings: true,
+        complete_actions: true,
         ..RawDocument::default()
     };
     for (key, value) in root.into_inner() {
@@ -105,7 +115,15 @@ pub(crate) fn read(text: &str, report: &mut Report<'_>) -> Option<RawDocument> {
                     deserialize(value, "ipro", report).map(|ipro| Spanned::new(span, ipro));
             }
             "bindings" => {
-                read_array("bindings", value, &mut document.bindings, report);
+                document.complete_bindings =
+                    read_array("bindings", value, &mut document.bindings, report);
+            }
+            "actions" => {
+                document.complete_actions =
+                    read_array("actions", value, &mut document.actions, report);
+            }
+            "triggers" => {
+                read_array("triggers", value, &mut document.triggers, report);
             }
             other => report.error(
                 key.span(),

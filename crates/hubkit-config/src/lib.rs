@@ -1,8 +1,9 @@
 //! Loads hubkit's TOML configuration file and checks it into typed settings: the
 //! server's listen address, TLS, limits and store settings ([`ServerConfig`]), the
 //! areas, layers and bindings ([`hubkit_model::Topology`]), the webhooks
-//! ([`hubkit_endpoints::Webhook`]) and the MQTT brokers and topic entries
-//! ([`hubkit_mqtt::BrokerSettings`], [`hubkit_mqtt::TopicEntry`]).
+//! ([`hubkit_endpoints::Webhook`]), the MQTT brokers and topic entries
+//! ([`hubkit_mqtt::BrokerSettings`], [`hubkit_mqtt::TopicEntry`]), and the actions and
+//! triggers ([`hubkit_triggers::Action`], [`hubkit_triggers::Trigger`]).
 //!
 //! [`load`] and [`parse`] collect every problem in the file, not only the first, as
 //! [`ConfigErrors`]: each [`ConfigError`] has the file, line, column and dotted key of
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod actions;
 mod cameras;
 mod document;
 mod error;
@@ -23,6 +25,7 @@ mod mqtt;
 mod raw;
 mod server;
 mod topology;
+mod triggers;
 mod webhooks;
 
 #[cfg(test)]
@@ -34,13 +37,16 @@ use hubkit_endpoints::Webhook;
 use hubkit_ipro::Camera;
 use hubkit_model::Topology;
 use hubkit_mqtt::{BrokerSettings, TopicEntry};
+use hubkit_triggers::{Action, Trigger};
 
+pub use actions::{MAX_ACTION_STEPS, MAX_ACTIONS};
 pub use cameras::{DEFAULT_CAMERA_BODY_BYTES, IproConfig};
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use server::{
     DEFAULT_DATA_DIR, DEFAULT_LISTEN, Limits, MIN_ADMIN_TOKEN_CHARS, ServerConfig, StoreConfig,
     Synchronous, TlsConfig,
 };
+pub use triggers::MAX_TRIGGERS;
 
 /// A checked configuration.
 #[derive(Clone, Debug)]
@@ -61,6 +67,10 @@ pub struct Config {
     pub cameras: Vec<Camera>,
     /// Settings shared by the cameras.
     pub ipro: IproConfig,
+    /// Actions, in file order.
+    pub actions: Vec<Action>,
+    /// Triggers, in file order.
+    pub triggers: Vec<Trigger>,
     /// Valid but risky settings, in file order.
     pub warnings: Vec<ConfigWarning>,
 }
@@ -132,11 +142,18 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let camera_names = cameras::camera_names(&document.cameras);
     let ipro = cameras::build_ipro(document.ipro, &mut report);
     let checked_cameras = cameras::build_cameras(document.cameras, &mut report);
+    let action_names = actions::action_names(&document.actions);
+    let actions = actions::build_actions(document.actions, known_brokers, &mut report);
     let known = topology::KnownDevices {
         webhooks: document.complete_webhooks.then_some(checked.names()),
         topics: document.complete_topics.then_some(&topic_names),
         cameras: document.complete_cameras.then_some(&camera_names),
     };
+    // Triggers are checked against the areas and bindings only when all of them are
+    // valid, so that a broken area or binding does not also show up as an error in each
+    // trigger that names its layer or device.
+    let trigger_areas = areas_complete.then(|| areas.clone());
+    let errors_before_bindings = report.error_count();
     let topology = topology::build_topology(
         document.bindings,
         areas,
@@ -144,6 +161,14 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         &known,
         &mut report,
     );
+    let bindings_complete =
+        document.complete_bindings && report.error_count() == errors_before_bindings;
+    let refs = triggers::TriggerRefs {
+        areas: trigger_areas.as_deref(),
+        bindings: bindings_complete.then(|| topology.bindings()),
+        actions: document.complete_actions.then_some(&action_names),
+    };
+    let triggers = triggers::build_triggers(document.triggers, &refs, &mut report);
     let webhooks = checked.finish(&topology, &mut report);
     let topics = mqtt::finish_topics(topics, &brokers, &topology, &mut report);
     let cameras = cameras::finish_cameras(checked_cameras, &topology, &mut report);
@@ -158,6 +183,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         topics,
         cameras,
         ipro,
+        actions,
+        triggers,
         warnings,
     })
 }

@@ -1,6 +1,8 @@
 //! The file's structure as serde reads it, before validation. Fields that are validated
 //! keep their byte span so errors can point at them.
 
+use std::collections::BTreeMap;
+
 use hubkit_endpoints::PayloadFormat;
 use hubkit_model::LayerKind;
 use serde::Deserialize;
@@ -200,4 +202,115 @@ pub(crate) struct RawBinding {
     pub area: Spanned<String>,
     pub layer: Spanned<String>,
     pub enabled: Option<bool>,
+}
+
+/// One `[[actions]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of an action")]
+pub(crate) struct RawAction {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub steps: Vec<Spanned<RawStep>>,
+}
+
+/// One `[[actions.steps]]` table. It has the keys of every component, each optional,
+/// rather than being an internally tagged enum, because serde buffers tagged enums,
+/// which loses the spans. The keys are checked against the component afterwards.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with the keys of an action step"
+)]
+pub(crate) struct RawStep {
+    pub component: Spanned<String>,
+    pub method: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub headers: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub body: Option<Spanned<String>>,
+    pub content_type: Option<Spanned<String>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub backoff_ms: Option<Spanned<i64>>,
+    pub backoff_max_ms: Option<Spanned<i64>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub broker: Option<Spanned<String>>,
+    pub topic: Option<Spanned<String>>,
+    pub qos: Option<Spanned<i64>>,
+    pub retain: Option<Spanned<bool>>,
+    pub payload: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub mode: Option<Spanned<RawWriteMode>>,
+    pub content: Option<Spanned<String>>,
+    pub message: Option<Spanned<String>>,
+    pub level: Option<Spanned<RawLogLevel>>,
+    pub duration_ms: Option<Spanned<i64>>,
+}
+
+/// Value of a `file_write` step's `mode` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawWriteMode {
+    Append,
+    Overwrite,
+}
+
+/// Value of a `log` step's `level` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawLogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// One `[[triggers]]` table: a layer trigger with `area` and `layer`, or a timer
+/// trigger with `cron`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with the keys of a trigger")]
+pub(crate) struct RawTrigger {
+    pub name: Spanned<String>,
+    pub enabled: Option<bool>,
+    pub action: Spanned<String>,
+    pub area: Option<Spanned<String>>,
+    pub layer: Option<Spanned<String>>,
+    pub device: Option<Spanned<String>>,
+    pub field: Option<Spanned<String>>,
+    pub operator: Option<Spanned<String>>,
+    /// Read as any TOML value so that a wrong type gets a message that lists the
+    /// accepted ones.
+    pub value: Option<Spanned<toml::Value>>,
+    pub combine: Option<Spanned<RawCombination>>,
+    pub cron: Option<Spanned<String>>,
+    pub utc_offset: Option<Spanned<String>>,
+    pub active_hours: Option<Spanned<String>>,
+    pub interval_ms: Option<Spanned<i64>>,
+    pub threshold: Option<Spanned<bool>>,
+    pub skip_if_running: Option<bool>,
+    pub properties: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub extra: Vec<Spanned<RawExtra>>,
+}
+
+/// Value of a trigger's `combine` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawCombination {
+    And,
+    Or,
+}
+
+/// One `[[triggers.extra]]` table: a condition on the latest record of another layer.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with the keys of an extra-layer condition"
+)]
+pub(crate) struct RawExtra {
+    pub area: Spanned<String>,
+    pub layer: Spanned<String>,
+    pub field: Option<Spanned<String>>,
+    pub operator: Option<Spanned<String>>,
+    pub value: Option<Spanned<toml::Value>>,
+    pub max_age_ms: Spanned<i64>,
 }

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use hubkit_config::{Config, ConfigError, Synchronous, TlsConfig, load};
 use hubkit_endpoints::{Auth, PasswordSpec, PayloadFormat, Registry};
+use hubkit_triggers::{
+    Combination, HttpMethod, LogLevel, NumberOperator, Operator, QoS, Step, Template, TextOperator,
+    TriggerSource, WriteMode,
+};
 
 /// File name in `fixtures/config/bad`, then the expected line, key and message fragment.
 const BAD_CASES: &[(&str, usize, &str, &str)] = &[
@@ -419,6 +423,120 @@ const BAD_CASES: &[(&str, usize, &str, &str)] = &[
         "bindings[1]",
         "is already bound to layer \"Webhooks\"",
     ),
+    (
+        "action-component-unknown.toml",
+        6,
+        "actions[0].steps[0].component",
+        "component \"email\" is unknown; use http_request, mqtt_publish, file_write, log or sleep",
+    ),
+    (
+        "action-key-not-for-component.toml",
+        8,
+        "actions[0].steps[0].topic",
+        "key `topic` does not apply to component log",
+    ),
+    (
+        "action-template-invalid.toml",
+        8,
+        "actions[0].steps[0].body",
+        "invalid template at line 1",
+    ),
+    (
+        "action-broker-unknown.toml",
+        11,
+        "actions[0].steps[0].broker",
+        r#"step names broker "remote", which is not defined in [[brokers]]"#,
+    ),
+    (
+        "action-file-path-parent.toml",
+        7,
+        "actions[0].steps[0].path",
+        "the path contains `..`",
+    ),
+    (
+        "action-retries-too-many.toml",
+        8,
+        "actions[0].steps[0].retries",
+        "retries is 10; it must be 0 to 9",
+    ),
+    (
+        "trigger-action-unknown.toml",
+        11,
+        "triggers[0].action",
+        r#"trigger runs action "cold-alert", which is not defined in [[actions]]"#,
+    ),
+    (
+        "trigger-area-unknown.toml",
+        23,
+        "triggers[0].area",
+        r#"area "Lab" is not defined in [[areas]]"#,
+    ),
+    (
+        "trigger-layer-unknown.toml",
+        24,
+        "triggers[0].layer",
+        r#"area "Office" has no layer "Cameras""#,
+    ),
+    (
+        "trigger-device-not-bound.toml",
+        39,
+        "triggers[0].device",
+        r#"device "door-sensor" is not bound to layer "Sensors" of area "Office""#,
+    ),
+    (
+        "trigger-operator-unknown.toml",
+        26,
+        "triggers[0].operator",
+        r#"unknown operator "above""#,
+    ),
+    (
+        "trigger-value-not-number.toml",
+        27,
+        "triggers[0].value",
+        r#"its operand "warm" is not a finite number"#,
+    ),
+    (
+        "trigger-range-min-above-max.toml",
+        27,
+        "triggers[0].value",
+        "range minimum 40 is greater than its maximum 30",
+    ),
+    (
+        "trigger-cron-and-layer.toml",
+        25,
+        "triggers[0].cron",
+        "trigger sets both `cron` and `area`/`layer`",
+    ),
+    (
+        "trigger-cron-invalid.toml",
+        12,
+        "triggers[0].cron",
+        "has 5 fields; it must have 6",
+    ),
+    (
+        "trigger-timer-with-field.toml",
+        13,
+        "triggers[0].field",
+        "key `field` applies to layer triggers only",
+    ),
+    (
+        "trigger-extra-too-many.toml",
+        58,
+        "triggers[0].extra[4]",
+        "trigger has 5 extra-layer conditions; a trigger takes at most 4",
+    ),
+    (
+        "trigger-utc-offset-invalid.toml",
+        13,
+        "triggers[0].utc_offset",
+        r#"utc_offset "+9" is invalid; write +HH:MM or -HH:MM"#,
+    ),
+    (
+        "trigger-active-hours-invalid.toml",
+        25,
+        "triggers[0].active_hours",
+        r#"invalid active hours "8-18""#,
+    ),
 ];
 
 fn fixture(relative: &str) -> PathBuf {
@@ -617,7 +735,148 @@ fn full_config_reads_every_key() {
         Some(Path::new("/var/lib/hubkit/captures"))
     );
     assert_eq!(config.ipro.max_body_bytes, 4_194_304);
+
+    assert_full_actions(&config);
+    assert_full_triggers(&config);
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+/// Checks the action of `full.toml`, one step of each component.
+fn assert_full_actions(config: &Config) {
+    assert_eq!(config.actions.len(), 1);
+    let action = &config.actions[0];
+    assert_eq!(action.name(), "hot-alert");
+    let [http, publish, file, log, sleep] = action.steps() else {
+        panic!("expected 5 steps, got {:#?}", action.steps());
+    };
+    let Step::HttpRequest {
+        method,
+        url,
+        headers,
+        body,
+        content_type,
+        timeout,
+        retries,
+        backoff,
+        ca_file,
+    } = http
+    else {
+        panic!("step 1 is {http:?}");
+    };
+    assert_eq!(*method, HttpMethod::Put);
+    assert_eq!(
+        url.source(),
+        "https://alerts.plant.local/lines/{{ Data.line }}"
+    );
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].0, "X-Source");
+    assert_eq!(headers[0].1.source(), "hubkit");
+    assert_eq!(
+        body.as_ref().map(Template::source),
+        Some(r#"{"t": {{ Data.temperature }}}"#)
+    );
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    assert_eq!(*timeout, Duration::from_millis(5000));
+    assert_eq!(*retries, 5, "4 retries after the first attempt");
+    assert_eq!(backoff.initial, Duration::from_millis(250));
+    assert_eq!(backoff.max, Duration::from_millis(4000));
+    assert_eq!(
+        ca_file.as_deref(),
+        Some(Path::new("/etc/hubkit/alerts-ca.pem"))
+    );
+
+    let Step::MqttPublish {
+        broker,
+        topic,
+        qos,
+        retain,
+        payload,
+    } = publish
+    else {
+        panic!("step 2 is {publish:?}");
+    };
+    assert_eq!(broker, "plant");
+    assert_eq!(topic.source(), "plant/alerts/{{ Data.line }}");
+    assert_eq!(*qos, QoS::ExactlyOnce);
+    assert!(*retain);
+    assert_eq!(payload.source(), "{{ payload.body | tojson }}");
+
+    let Step::FileWrite {
+        path,
+        mode,
+        content,
+    } = file
+    else {
+        panic!("step 3 is {file:?}");
+    };
+    assert_eq!(path.source(), "alerts/hot.log");
+    assert_eq!(*mode, WriteMode::Overwrite);
+    assert_eq!(content.source(), "{{ Data.temperature }}");
+
+    let Step::Log { message, level } = log else {
+        panic!("step 4 is {log:?}");
+    };
+    assert_eq!(message.source(), "line {{ Data.line }} is hot");
+    assert_eq!(*level, LogLevel::Error);
+
+    let Step::Sleep { duration } = sleep else {
+        panic!("step 5 is {sleep:?}");
+    };
+    assert_eq!(*duration, Duration::from_millis(2000));
+}
+
+/// Checks the layer trigger and the timer trigger of `full.toml`.
+fn assert_full_triggers(config: &Config) {
+    let names: Vec<&str> = config.triggers.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["line-1-hot", "hourly-report"]);
+
+    let layer = &config.triggers[0];
+    assert!(!layer.enabled);
+    assert_eq!(layer.action, "hot-alert");
+    let TriggerSource::Layer(source) = &layer.source else {
+        panic!("not a layer trigger: {:?}", layer.source);
+    };
+    assert_eq!(source.key.area, "Office");
+    assert_eq!(source.key.layer, "Sensors");
+    assert_eq!(source.device.as_deref(), Some("line-1"));
+    let key = source.conditions.key();
+    assert_eq!(key.path.as_str(), "temperature");
+    assert!(
+        matches!(key.operator, Operator::Number(NumberOperator::Ge, operand) if operand == 80.0),
+        "{:?}",
+        key.operator
+    );
+    assert_eq!(source.conditions.combination(), Combination::Or);
+    let extras = source.conditions.extras();
+    assert_eq!(extras.len(), 1);
+    assert_eq!(extras[0].condition.path.as_str(), "open");
+    assert!(matches!(
+        &extras[0].condition.operator,
+        Operator::Text(TextOperator::Eq, operand) if operand == "true"
+    ));
+    assert_eq!(extras[0].max_age_ms, 300_000);
+    assert_eq!(source.extra_layers.len(), 1);
+    assert_eq!(source.extra_layers[0].layer, "Webhooks");
+    let gate = &layer.gate;
+    assert_eq!(gate.interval_ms, 60_000);
+    assert!(gate.threshold);
+    assert!(gate.skip_if_running);
+    let hours = gate.active_hours.expect("active hours are set");
+    assert_eq!(hours.offset().local_minus_utc(), 9 * 3600);
+    assert_eq!(
+        layer.properties.get("severity"),
+        Some(&serde_json::Value::from("high"))
+    );
+
+    let timer = &config.triggers[1];
+    assert!(timer.enabled);
+    let TriggerSource::Timer(schedule) = &timer.source else {
+        panic!("not a timer trigger: {:?}", timer.source);
+    };
+    assert_eq!(schedule.as_str(), "0 0 * * * *");
+    assert_eq!(schedule.offset().local_minus_utc(), -5 * 3600);
+    assert_eq!(timer.gate, hubkit_triggers::GateConfig::default());
+    assert!(timer.properties.is_empty());
 }
 
 #[test]
