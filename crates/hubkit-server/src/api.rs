@@ -42,6 +42,8 @@ pub(crate) async fn handle(
         "/api/v1/brokers" => crate::mqtt_api::brokers(state, request),
         "/api/v1/cameras" => crate::ipro::cameras(state, request),
         "/api/v1/dead-letters" => crate::mqtt_api::dead_letters(state, request).await,
+        "/api/v1/actions" => crate::actions::api::actions(state, request),
+        "/api/v1/action-runs" => crate::actions::api::list(state, request).await,
         _ => webhooks(state, request),
     };
     result.unwrap_or_else(Problem::into_response)

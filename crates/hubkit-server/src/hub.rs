@@ -10,13 +10,16 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, Utc};
 use hubkit_config::{Config, Synchronous, TlsConfig};
 use hubkit_files::{Detector, FileStore};
-use hubkit_store::{CommitStats, Store, StoreOptions};
+use hubkit_store::{CommitStats, Order, RecordQuery, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
+use crate::actions::effects::HubEffects;
+use crate::actions::timer::{self, HubTimers, SystemClock};
+use crate::actions::{ActionQueue, runner};
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::mqtt::{HubSink, hub_id};
@@ -115,6 +118,9 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
     retention_task: JoinHandle<()>,
+    runner_task: JoinHandle<()>,
+    timer_task: JoinHandle<()>,
+    effects: Arc<HubEffects>,
     mqtt: tokio::sync::Mutex<Supervisor<HubSink>>,
 }
 
@@ -159,7 +165,7 @@ impl Hub {
         let base_url = format!("{scheme}://{}", display_address(local_addr));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let runtime = Runtime::from_config(&config, &base_url)?;
+        let runtime = Runtime::from_config(&config, &base_url, None)?;
         let state = Arc::new(AppState {
             runtime: ArcSwap::from_pointee(runtime),
             store,
@@ -172,7 +178,27 @@ impl Hub {
             shutdown: shutdown_rx.clone(),
             tls: tls_setup.is_some(),
             brokers: ArcSwap::from_pointee(Vec::new()),
+            actions: ActionQueue::default(),
         });
+        prepare_actions(&state).await?;
+        let effects = Arc::new(HubEffects::new(
+            state.clone(),
+            hub_id.clone(),
+            &server.data_dir,
+        ));
+        let runner_task = tokio::spawn(runner::run(
+            state.clone(),
+            effects.clone(),
+            shutdown_rx.clone(),
+            server.limits.shutdown_grace,
+        ));
+        let timer_task = {
+            let host = HubTimers {
+                state: state.clone(),
+            };
+            let shutdown = shutdown_rx.clone();
+            tokio::spawn(async move { timer::drive(&host, &SystemClock, shutdown).await })
+        };
         let mut mqtt = Supervisor::new(
             hub_id,
             Arc::new(HubSink {
@@ -219,6 +245,9 @@ impl Hub {
             shutdown,
             accept_task,
             retention_task,
+            runner_task,
+            timer_task,
+            effects,
             mqtt: tokio::sync::Mutex::new(mqtt),
         })
     }
@@ -332,7 +361,8 @@ impl Hub {
             ));
         }
         keep_restart_only_settings(&old, &mut config);
-        let runtime = Runtime::from_config(&config, &self.base_url)?;
+        let previous = self.state.runtime.load_full();
+        let runtime = Runtime::from_config(&config, &self.base_url, Some(&previous))?;
         let new_tls = match &config.server.tls {
             TlsConfig::Files { .. } => {
                 tls::setup(&config.server.tls, &old.server.data_dir, old.server.listen)?
@@ -346,8 +376,10 @@ impl Hub {
             self.acceptor
                 .store(Some(Arc::new(TlsAcceptor::from(setup.config))));
         }
+        self.effects.prune_publishers(&runtime.brokers);
         self.state.runtime.store(Arc::new(runtime));
         self.config.store(Arc::new(config));
+        self.state.actions.reloaded.notify_one();
         Ok(warnings)
     }
 
@@ -368,9 +400,52 @@ impl Hub {
         // Broker tasks commit and acknowledge what is in flight, so the store must still
         // be open.
         self.mqtt.lock().await.shutdown().await;
+        // The runner records the runs that finish within the grace period; the others
+        // stay running in the store and run again after the next start.
+        let _ = self.timer_task.await;
+        let _ = self.runner_task.await;
         self.state.store.close().await;
         info!("hub stopped");
     }
+}
+
+/// Readies the action queue before the runner starts: runs that a crash or an unclean
+/// stop left running go back to pending, the queue depth gauge starts at the number of
+/// pending runs, and the layers that extra-layer conditions read get their latest record.
+async fn prepare_actions(state: &AppState) -> Result<(), StartError> {
+    let requeued = state.store.requeue_running_action_runs().await?;
+    if requeued > 0 {
+        warn!(
+            runs = requeued,
+            "action runs were running when hubkitd stopped; they run again"
+        );
+    }
+    let pending = state.store.pending_action_runs()?;
+    state
+        .metrics
+        .action_queue_depth
+        .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    if pending > 0 {
+        info!(runs = pending, "pending action runs queued");
+    }
+    let watched: Vec<uuid::Uuid> = state.runtime.load().engine.watched_layers().collect();
+    for layer in watched {
+        let query = RecordQuery {
+            layer: Some(layer.to_string()),
+            limit: 1,
+            order: Order::Desc,
+            ..RecordQuery::default()
+        };
+        let page = state.store.query(query).await?;
+        if let Some(latest) = page.records.first() {
+            let record = &latest.record;
+            state
+                .actions
+                .shared
+                .remember(layer, record.timestamp, &record.data);
+        }
+    }
+    Ok(())
 }
 
 /// Creates the data directory, readable only by its owner, when it does not exist. An

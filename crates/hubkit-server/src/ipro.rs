@@ -201,12 +201,15 @@ async fn accept(
         .cloned()
         .chain(images.iter().map(|image| image.file.clone()))
         .collect();
+    let runs = crate::actions::fire(state, &runtime, &made.records);
+    let fired = crate::actions::Fired::of(&runs);
     let write = CameraWrite {
         files,
         raw: raw.row,
-        runs: Vec::new(),
+        runs,
     };
     if let Err(err) = state.store.insert_camera(made.records, write).await {
+        fired.not_stored(state);
         let cause = std::error::Error::source(&err).map(ToString::to_string);
         discard(state, &stored).await;
         if err.is_storage_full() {
@@ -216,6 +219,7 @@ async fn accept(
         error!(camera.name = %camera.name, error = %err, error.cause = ?cause, "failed to store a camera record");
         return Err(Problem::store_unavailable());
     }
+    fired.stored(state);
     state.metrics.records_stored.inc_by(count);
     state.metrics.files_stored.inc_by(stored.len() as u64);
     let file_bytes: u64 = stored.iter().map(|file| file.size).sum();

@@ -13,7 +13,14 @@
 //! - `GET /api/v1/records`, `GET /api/v1/records/stream`, `GET /api/v1/webhooks`,
 //!   `GET /api/v1/files/<path>`, `GET /api/v1/brokers`, `GET /api/v1/dead-letters`: the
 //!   admin API, behind `Authorization: Bearer <admin token>`;
+//! - `GET /api/v1/actions`, `POST /api/v1/actions/<name>/run`, `GET /api/v1/action-runs`
+//!   and `GET /api/v1/action-runs/<id>`: actions and their runs;
 //! - `GET /healthz` and `GET /metrics` (Prometheus text), without authentication.
+//!
+//! Triggers (`hubkit-triggers`) are evaluated for every record before it is stored; a
+//! trigger that fires stores a pending action run in the same transaction as the record,
+//! and a runner task executes the pending runs afterwards, so ingest never waits for an
+//! action.
 //!
 //! Every error response is an RFC 9457 problem ([`Problem`]). [`Hub::reload`] swaps in a new
 //! configuration while requests in flight finish on the old one, and [`Hub::shutdown`]
@@ -21,7 +28,9 @@
 //! set-up) are left to the `hubkitd` binary.
 
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod actions;
 mod api;
 mod body;
 mod files_api;
@@ -42,6 +51,7 @@ mod token;
 mod upload;
 mod webhook;
 
+pub use actions::{ACTION_CONCURRENCY, ACTION_FILES_FOLDER};
 pub use body::ResponseBody;
 pub use hub::{DATABASE_FILE, FILES_FOLDER, Hub, HubOptions, ReloadError, StartError};
 pub use mqtt::HUB_ID_FILE;

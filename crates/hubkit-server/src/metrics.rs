@@ -45,8 +45,27 @@ pub struct Metrics {
     pub files_removed: Family<RemovalLabels, Counter>,
     /// Camera requests stored with at least one parse error.
     pub camera_parse_errors: Counter,
+    /// Action runs stored and not yet claimed by the runner.
+    pub action_queue_depth: Gauge,
+    /// Action runs executing now.
+    pub actions_in_progress: Gauge,
+    /// Finished action runs by action and status.
+    pub action_runs: Family<ActionLabels, Counter>,
+    /// Time from a run's creation (just before its commit) to the runner claiming it.
+    pub action_start_delay: Histogram,
+    /// Time from a run's claim to its finish.
+    pub action_duration: Histogram,
     /// MQTT broker state and counters, refreshed from the broker statuses at each scrape.
     mqtt: MqttMetrics,
+}
+
+/// Labels of the action run counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// The action's name, from the configuration, so the number of series stays bounded.
+    pub action: String,
+    /// `succeeded` or `failed`.
+    pub status: &'static str,
 }
 
 /// Labels of the MQTT metrics.
@@ -231,8 +250,43 @@ impl Metrics {
             "Camera requests stored raw with at least one parse error",
             camera_parse_errors.clone(),
         );
+        let action_queue_depth = Gauge::default();
+        registry.register(
+            "action_queue_depth",
+            "Action runs stored and waiting for the runner",
+            action_queue_depth.clone(),
+        );
+        let actions_in_progress = Gauge::default();
+        registry.register(
+            "actions_in_progress",
+            "Action runs executing now",
+            actions_in_progress.clone(),
+        );
+        let action_runs = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "action_runs",
+            "Finished action runs by action and status (succeeded or failed)",
+            action_runs.clone(),
+        );
+        let action_start_delay = Histogram::new(exponential_buckets(0.000_1, 2.0, 18));
+        registry.register(
+            "action_start_delay_seconds",
+            "Time from an action run's creation, just before its commit, to its start",
+            action_start_delay.clone(),
+        );
+        let action_duration = Histogram::new(exponential_buckets(0.000_1, 2.0, 22));
+        registry.register(
+            "action_run_duration_seconds",
+            "Time from an action run's start to its finish",
+            action_duration.clone(),
+        );
         let mqtt = MqttMetrics::register(&mut registry);
         Arc::new(Metrics {
+            action_queue_depth,
+            actions_in_progress,
+            action_runs,
+            action_start_delay,
+            action_duration,
             camera_parse_errors,
             registry,
             mqtt,
@@ -252,6 +306,16 @@ impl Metrics {
     pub fn count_request(&self, endpoint: String, status: u16) {
         self.requests
             .get_or_create(&RequestLabels { endpoint, status })
+            .inc();
+    }
+
+    /// Counts one finished action run.
+    pub fn count_action_run(&self, action: &str, status: &'static str) {
+        self.action_runs
+            .get_or_create(&ActionLabels {
+                action: action.to_owned(),
+                status,
+            })
             .inc();
     }
 

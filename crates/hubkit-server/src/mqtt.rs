@@ -32,12 +32,20 @@ impl Sink for HubSink {
             return Ok(Outcome::default());
         }
         let letters = write.dead_letters.len();
-        let written = self
-            .state
-            .store
-            .insert_mqtt(write)
-            .await
-            .map_err(|err| SinkError(crate::error_chain(&err)))?;
+        let fired = crate::actions::Fired::of(&write.runs);
+        let written = match self.state.store.insert_mqtt(write).await {
+            Ok(written) => written,
+            Err(err) => {
+                fired.not_stored(&self.state);
+                return Err(SinkError(crate::error_chain(&err)));
+            }
+        };
+        // A redelivered message writes nothing, its runs included.
+        if written.duplicate {
+            fired.not_stored(&self.state);
+        } else {
+            fired.stored(&self.state);
+        }
         let records = written.cursors.len();
         self.state.metrics.records_stored.inc_by(records as u64);
         debug!(
@@ -113,6 +121,7 @@ impl HubSink {
                 }),
             }
         }
+        write.runs = crate::actions::fire(&self.state, &runtime, &write.records);
         write.inbox = message.ack_token().map(|token| InboxKey {
             session: delivery.session.to_string(),
             pkid: token.pkid,

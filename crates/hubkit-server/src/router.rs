@@ -204,6 +204,27 @@ async fn dispatch(
         let response = response.unwrap_or_else(Problem::into_response);
         return (response, "/api/v1/camera-requests".to_owned());
     }
+    if let Some(rest) = path.strip_prefix("/api/v1/actions/") {
+        let route = "/api/v1/actions/<name>/run";
+        let response = match rest.strip_suffix("/run").filter(|name| !name.contains('/')) {
+            Some(name) if !name.is_empty() => match api::check_admin(state, request) {
+                Ok(()) => crate::actions::api::run(state, request, body, name).await,
+                Err(problem) => Err(problem),
+            },
+            _ => Err(Problem::route_not_found(path)),
+        };
+        let response = response.unwrap_or_else(Problem::into_response);
+        return (response, route.to_owned());
+    }
+    if let Some(id) = path.strip_prefix("/api/v1/action-runs/") {
+        let route = "/api/v1/action-runs/<id>";
+        let response = match check_admin_read(state, request, route) {
+            Ok(()) => crate::actions::api::one(state, id).await,
+            Err(problem) => Err(problem),
+        };
+        let response = response.unwrap_or_else(Problem::into_response);
+        return (response, route.to_owned());
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/dead-letters/") {
         let route = "/api/v1/dead-letters/<id>/payload";
         let response = match check_admin_read(state, request, route) {
@@ -221,6 +242,8 @@ async fn dispatch(
         | "/api/v1/webhooks"
         | "/api/v1/brokers"
         | "/api/v1/cameras"
+        | "/api/v1/actions"
+        | "/api/v1/action-runs"
         | "/api/v1/dead-letters" => path.to_owned(),
         _ => {
             return (

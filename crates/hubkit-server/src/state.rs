@@ -1,6 +1,7 @@
 //! State shared by every request: the current configuration generation, the store, the
 //! metrics and the admin token.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,12 @@ use hubkit_endpoints::Registry;
 use hubkit_files::{Detector, FileStore};
 use hubkit_ipro::CameraRegistry;
 use hubkit_model::Topology;
+use hubkit_mqtt::BrokerSettings;
 use hubkit_store::Store;
 use tokio::sync::{Semaphore, watch};
 
+use crate::actions::ActionQueue;
+use crate::actions::engine::Engine;
 use crate::metrics::Metrics;
 use crate::token::AdminToken;
 
@@ -47,12 +51,21 @@ pub(crate) struct Runtime {
     pub max_file_bytes: u64,
     pub body_read_timeout: Duration,
     pub public_url: Option<String>,
+    /// Triggers and actions.
+    pub engine: Engine,
+    /// Broker settings by name, for MQTT Publish steps.
+    pub brokers: HashMap<String, BrokerSettings>,
 }
 
 impl Runtime {
     /// Builds the request-facing part of a validated configuration.
-    /// `base_url` replaces `server.public_url` when the configuration has none.
-    pub(crate) fn from_config(config: &Config, base_url: &str) -> Result<Runtime, RuntimeError> {
+    /// `base_url` replaces `server.public_url` when the configuration has none. Triggers
+    /// of `previous` with the same name and gate settings keep their firing state.
+    pub(crate) fn from_config(
+        config: &Config,
+        base_url: &str,
+        previous: Option<&Runtime>,
+    ) -> Result<Runtime, RuntimeError> {
         let capture_dir = config.ipro.capture.then(|| {
             config
                 .ipro
@@ -76,6 +89,17 @@ impl Runtime {
                     .clone()
                     .unwrap_or_else(|| base_url.to_owned()),
             ),
+            engine: Engine::new(
+                &config.triggers,
+                &config.actions,
+                &config.topology,
+                previous.map(|runtime| &runtime.engine),
+            ),
+            brokers: config
+                .brokers
+                .iter()
+                .map(|broker| (broker.name.clone(), broker.clone()))
+                .collect(),
         })
     }
 }
@@ -107,4 +131,6 @@ pub(crate) struct AppState {
     pub tls: bool,
     /// Statuses of the MQTT broker connections, replaced when a reload changes brokers.
     pub brokers: ArcSwap<Vec<hubkit_mqtt::SharedStatus>>,
+    /// The queue of action runs shared by ingest, timers, the API and the runner.
+    pub actions: ActionQueue,
 }

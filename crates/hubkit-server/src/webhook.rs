@@ -176,11 +176,19 @@ async fn accept(
     let ids: Vec<DataId> = records.iter().map(|record| record.data_id).collect();
     let count = records.len() as u64;
 
+    let runs = crate::actions::fire(state, runtime, &records);
+    let fired = crate::actions::Fired::of(&runs);
     let inserted = match &file {
-        Some(file) => state.store.insert_with_file(records, file.clone()).await,
-        None => state.store.insert(records).await,
+        Some(file) => {
+            state
+                .store
+                .insert_with_file_and_runs(records, file.clone(), runs)
+                .await
+        }
+        None => state.store.insert_with_runs(records, runs).await,
     };
     if let Err(err) = inserted {
+        fired.not_stored(state);
         let cause = std::error::Error::source(&err).map(ToString::to_string);
         if let Some(file) = &file {
             upload::discard(state, file).await;
@@ -192,6 +200,7 @@ async fn accept(
         error!(webhook.name = %webhook.name, error = %err, error.cause = ?cause, "failed to store a webhook record");
         return Err(Problem::store_unavailable());
     }
+    fired.stored(state);
     if let Some(file) = &file {
         state.metrics.files_stored.inc();
         state.metrics.file_bytes_stored.inc_by(file.size);

@@ -1,0 +1,233 @@
+//! The runner: claims pending runs, executes them a bounded number at a time and records
+//! how each ended.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hubkit_store::{ActionRun, FinishedRun};
+use hubkit_triggers::{StepRecord, StepStatus, run_action};
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::effects::HubEffects;
+use super::{ActionQueue, RunResult};
+use crate::state::AppState;
+
+/// Runs executing at once. Steps mostly wait on the network, so this bounds open
+/// connections and memory rather than CPU.
+pub const ACTION_CONCURRENCY: usize = 16;
+
+/// Runs finished in one store transaction at most.
+const FINISH_BATCH: usize = 256;
+
+/// How often the runner looks for pending runs when nothing told it about new ones; a
+/// safety net, since every write of a run wakes it.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// Pause after the store failed to hand out runs.
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
+
+/// A finished run on its way to the store.
+struct Done {
+    run: ActionRun,
+    result: RunResult,
+}
+
+/// Claims and executes pending runs until `shutdown` turns true, then waits up to
+/// `grace` for the runs in progress. Runs still in progress after that stay `running` in
+/// the store and run again after the next start.
+pub(crate) async fn run(
+    state: Arc<AppState>,
+    effects: Arc<HubEffects>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let permits = Arc::new(Semaphore::new(ACTION_CONCURRENCY));
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let finisher = tokio::spawn(finish_loop(state.clone(), done_rx));
+    let queue = &state.actions;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let first = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let mut held = vec![first];
+        while let Ok(permit) = permits.clone().try_acquire_owned() {
+            held.push(permit);
+        }
+        let claimed = match state.store.claim_action_runs(held.len(), Utc::now()).await {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                warn!(error = %crate::error_chain(&err), "failed to claim pending action runs");
+                drop(held);
+                tokio::select! {
+                    () = tokio::time::sleep(CLAIM_RETRY) => continue,
+                    _ = shutdown.changed() => break,
+                }
+            }
+        };
+        if claimed.is_empty() {
+            drop(held);
+            tokio::select! {
+                () = queue.wake.notified() => {}
+                () = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
+        state
+            .metrics
+            .action_queue_depth
+            .dec_by(claimed.len() as i64);
+        for (run, permit) in claimed.into_iter().zip(held) {
+            if let (Some(started), created) = (run.started_at, run.created_at) {
+                let delay = (started - created).to_std().unwrap_or_default();
+                state
+                    .metrics
+                    .action_start_delay
+                    .observe(delay.as_secs_f64());
+            }
+            state.metrics.actions_in_progress.inc();
+            let state = state.clone();
+            let effects = effects.clone();
+            let done = done_tx.clone();
+            tokio::spawn(async move {
+                let result = execute(&state, &effects, &run).await;
+                state.metrics.actions_in_progress.dec();
+                // The finisher outlives every execution, so the send fails only at exit.
+                let _ = done.send(Done { run, result });
+                drop(permit);
+            });
+        }
+    }
+
+    let all = u32::try_from(ACTION_CONCURRENCY).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        warn!(
+            grace_ms = grace.as_millis() as u64,
+            "action runs still in progress at shutdown; they run again after the next start"
+        );
+    }
+    drop(done_tx);
+    let _ = finisher.await;
+    info!("action runner stopped");
+}
+
+/// Executes one claimed run with the action as configured now.
+async fn execute(state: &AppState, effects: &HubEffects, run: &ActionRun) -> RunResult {
+    let action = state.runtime.load().engine.action(&run.action);
+    let Some(action) = action else {
+        return RunResult {
+            succeeded: false,
+            steps: Vec::new(),
+            error: Some(format!(
+                "action {:?} is not in the configuration; it was removed or renamed after \
+                 the run was queued",
+                run.action
+            )),
+            output: Value::Null,
+        };
+    };
+    let span = info_span!("action_run", run.id = %run.id, action = %run.action);
+    let outcome = run_action(&action, run.input.clone(), effects)
+        .instrument(span)
+        .await;
+    debug!(
+        run.id = %run.id,
+        action = %run.action,
+        succeeded = outcome.succeeded,
+        duration_ms = outcome.duration.as_millis() as u64,
+        "action run finished"
+    );
+    RunResult {
+        succeeded: outcome.succeeded,
+        steps: outcome.steps.iter().map(step_json).collect(),
+        error: outcome.error,
+        output: outcome.output,
+    }
+}
+
+/// Stores finished runs in batches, then lets their triggers fire again and wakes the
+/// API requests that wait for them.
+async fn finish_loop(state: Arc<AppState>, mut done: mpsc::UnboundedReceiver<Done>) {
+    let queue: &ActionQueue = &state.actions;
+    while let Some(first) = done.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < FINISH_BATCH {
+            match done.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let now = Utc::now();
+        let rows = batch
+            .iter()
+            .map(|done| FinishedRun {
+                id: done.run.id.clone(),
+                succeeded: done.result.succeeded,
+                steps: Value::Array(done.result.steps.clone()),
+                error: done.result.error.clone(),
+                finished_at: now,
+            })
+            .collect();
+        match state.store.finish_action_runs(rows).await {
+            Ok(missing) if !missing.is_empty() => {
+                warn!(runs = ?missing, "finished action runs were no longer running");
+            }
+            Ok(_) => {}
+            Err(err) => {
+                warn!(
+                    error = %crate::error_chain(&err),
+                    runs = batch.len(),
+                    "failed to record finished action runs; they run again after the next start"
+                );
+            }
+        }
+        queue
+            .shared
+            .release(batch.iter().filter_map(|done| done.run.trigger.as_deref()));
+        for done in batch {
+            let status = if done.result.succeeded {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            state.metrics.count_action_run(&done.run.action, status);
+            if let Some(started) = done.run.started_at {
+                let took = (now - started).to_std().unwrap_or_default();
+                state.metrics.action_duration.observe(took.as_secs_f64());
+            }
+            queue.complete(&done.run.id, done.result);
+        }
+    }
+}
+
+/// A step record as stored with the run and shown by the API.
+fn step_json(step: &StepRecord) -> Value {
+    let status = match step.status {
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+    };
+    json!({
+        "step": step.index + 1,
+        "component": step.component.as_str(),
+        "status": status,
+        "attempts": step.attempts,
+        "started_ms": step.started.as_millis() as u64,
+        "finished_ms": step.finished.as_millis() as u64,
+        "error": step.error,
+        "output_preview": step.output_preview,
+    })
+}
