@@ -33,9 +33,53 @@ pub(crate) fn insert_runs(conn: &Connection, runs: &[EncodedActionRun]) -> rusql
     Ok(())
 }
 
+/// Runs `function` with `synchronous=NORMAL` when the connection uses `FULL`, then puts
+/// the setting back.
+///
+/// Claims and finishes do not need a sync of their own: in WAL mode a `NORMAL` commit
+/// reaches the disk with the next `FULL` commit, the next batch of records, or at the
+/// latest at the next checkpoint. A power loss before then undoes the claim (the run is
+/// pending again, as after a requeue) or the finish (the run runs again), both within
+/// the at-least-once guarantee. Without this, every claim and every finish paid an fsync
+/// on the writer thread that ingest uses too.
+fn relaxed<T>(
+    conn: &mut Connection,
+    function: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let pragma_error = |source| StoreError::UpdateActionRuns {
+        operation: "set synchronous for action runs",
+        source,
+    };
+    let level: i64 = conn
+        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+        .map_err(pragma_error)?;
+    // 2 is FULL and 3 EXTRA; NORMAL (1) and OFF (0) are kept as they are.
+    if level < 2 {
+        return function(conn);
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL")
+        .map_err(pragma_error)?;
+    let result = function(conn);
+    let restored = conn
+        .execute_batch(&format!("PRAGMA synchronous = {level}"))
+        .map_err(pragma_error);
+    match (result, restored) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Err(err), _) | (Ok(_), Err(err)) => Err(err),
+    }
+}
+
 /// Marks up to `limit` of the oldest pending runs running, in one transaction, and
 /// returns them oldest first.
 pub(super) fn claim(
+    conn: &mut Connection,
+    limit: usize,
+    now_ns: i64,
+) -> Result<Vec<ActionRun>, StoreError> {
+    relaxed(conn, |conn| claim_now(conn, limit, now_ns))
+}
+
+fn claim_now(
     conn: &mut Connection,
     limit: usize,
     now_ns: i64,
@@ -110,6 +154,13 @@ pub(super) struct FinishRow {
 
 /// Finishes `rows` in one transaction and returns the ids of those that were not running.
 pub(super) fn finish_many(
+    conn: &mut Connection,
+    rows: &[FinishRow],
+) -> Result<Vec<String>, StoreError> {
+    relaxed(conn, |conn| finish_many_now(conn, rows))
+}
+
+fn finish_many_now(
     conn: &mut Connection,
     rows: &[FinishRow],
 ) -> Result<Vec<String>, StoreError> {

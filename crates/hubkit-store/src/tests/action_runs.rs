@@ -462,6 +462,42 @@ async fn batch_finish_commits_each_run_and_names_the_missing() {
 }
 
 #[tokio::test]
+async fn claims_and_finishes_leave_the_writer_synchronous_full() {
+    async fn level(store: &Store) -> i64 {
+        store
+            .with_writer_connection(|conn| {
+                conn.query_row("PRAGMA synchronous", [], |row| row.get::<_, i64>(0))
+                    .expect("pragma reads")
+            })
+            .await
+    }
+
+    let folder = tempdir();
+    let store = open(&folder);
+    assert_eq!(level(&store).await, 2, "the store opens with FULL");
+    insert_api_runs(&store, 1).await;
+    store
+        .claim_action_runs(1, time(100))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(level(&store).await, 2, "a claim puts FULL back");
+    let finished = FinishedRun {
+        id: run_id(1),
+        succeeded: true,
+        steps: json!([]),
+        error: None,
+        finished_at: time(101),
+    };
+    store
+        .finish_action_runs(vec![finished])
+        .await
+        .expect("finish succeeds");
+    assert_eq!(level(&store).await, 2, "a finish puts FULL back");
+    assert_eq!(stored_run(&store, 1).await.status, ActionRunStatus::Succeeded);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn finish_requires_running_run() {
     let folder = tempdir();
     let store = open(&folder);
