@@ -52,3 +52,10 @@ ci:
 bench-ipro rounds="5" seconds="5":
     cargo build --release -p hubkitd -p hubkit-bench
     bins/hubkit-bench/ipro/run.sh "${CARGO_TARGET_DIR:-target}" {{rounds}} {{seconds}}
+
+# Benchmark webhook ingest with 0, 1 and 10 matching triggers on one hubkitd, in turns, and
+# the time from an action run's creation to its start; args: rounds and seconds per target,
+# e.g. `just bench-triggers 3 5`. Needs curl to read /metrics.
+bench-triggers rounds="3" seconds="5":
+    cargo build --release -p hubkitd -p hubkit-bench
+    bins/hubkit-bench/triggers/run.sh "${CARGO_TARGET_DIR:-target}" {{rounds}} {{seconds}}

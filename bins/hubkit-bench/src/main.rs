@@ -24,11 +24,15 @@
 //!   from a private Mosquitto broker it starts on 127.0.0.1, against a subscriber in the
 //!   harness that only counts them, in alternating turns. `just bench-mqtt` calls it. It
 //!   fails if a message is lost or stored twice.
+//! - `action-latency --db FILE --trigger NAME` reads hubkitd's store and prints the time
+//!   from each action run's creation, just before its commit, to its start. `just
+//!   bench-triggers` calls it.
 //!
 //! Progress and diagnostics go to stderr; `RUST_LOG` sets the log level (default `warn`).
 
 mod baseline;
 mod format;
+mod latency;
 mod load;
 mod mqtt;
 mod orchestrate;
@@ -64,6 +68,9 @@ enum Command {
     /// Measures the MQTT messages per second that hubkitd stores from a private Mosquitto
     /// broker against a subscriber that only counts them, at QoS 0 and 1.
     Mqtt(mqtt::MqttArgs),
+    /// Prints the percentiles of the time from an action run's creation to its start, read
+    /// from hubkitd's store.
+    ActionLatency(latency::LatencyArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +86,7 @@ fn main() -> ExitCode {
         Command::Run(args) => orchestrate::run(args),
         Command::Upload(args) => upload::run(args),
         Command::Mqtt(args) => mqtt::run(args),
+        Command::ActionLatency(args) => latency::run(args).map(|()| ExitCode::SUCCESS),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");

@@ -112,14 +112,16 @@ fn check_config(file: &Path) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             println!(
-                "{}: valid ({}, {}, {}, {}, {}, {})",
+                "{}: valid ({}, {}, {}, {}, {}, {}, {}, {})",
                 file.display(),
                 count(config.webhooks.len(), "webhook"),
                 count(config.brokers.len(), "broker"),
                 count(config.topics.len(), "topic entry"),
                 count(config.cameras.len(), "camera"),
                 count(config.topology.areas().len(), "area"),
-                count(config.topology.bindings().len(), "binding")
+                count(config.topology.bindings().len(), "binding"),
+                count(config.actions.len(), "action"),
+                count(config.triggers.len(), "trigger")
             );
             Ok(ExitCode::SUCCESS)
         }

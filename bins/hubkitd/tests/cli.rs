@@ -38,6 +38,7 @@ fn check_config_accepts_example() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("valid"), "{stdout}");
+    assert!(stdout.contains("1 action, 1 trigger)"), "{stdout}");
 }
 
 #[test]

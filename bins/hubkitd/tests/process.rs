@@ -1,5 +1,6 @@
-//! hubkitd as a process: start-up output, SIGHUP reload, and a SIGKILL in the middle of a
-//! load after which every acknowledged record must be in the store.
+//! hubkitd as a process: start-up output, SIGHUP reload, a SIGKILL in the middle of a
+//! load after which every acknowledged record must be in the store, and SIGKILLs while
+//! action runs are in progress or pending.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,6 +14,11 @@ use http::Method;
 use hubkit_testkit::HttpsClient;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+#[path = "../../../crates/hubkit-server/tests/common/http_recorder.rs"]
+mod http_recorder;
+
+use http_recorder::HttpRecorder;
 
 const TOKEN: &str = "process-test-admin-token-0123456789abcdef";
 const SAMPLE: &str = r#"{"temperature": 25.5, "humidity": 60}"#;
@@ -342,5 +348,202 @@ layer = "Webhooks"
             files.join(path).is_file(),
             "record points at missing {path}"
         );
+    }
+}
+
+/// Returns an action that runs `steps` (TOML `[[actions.steps]]` tables) and a trigger that
+/// runs it for every record of sensor-data hotter than 30.
+fn hot_trigger(steps: &str) -> String {
+    format!(
+        r#"
+[[actions]]
+name = "hot-alert"
+{steps}
+
+[[triggers]]
+name = "too-hot"
+area = "Office"
+layer = "Webhooks"
+device = "sensor-data"
+field = "temperature"
+operator = ">"
+value = 30
+action = "hot-alert"
+"#
+    )
+}
+
+/// Returns an HTTP Request step that POSTs the record's DataId to `url`/alert and waits
+/// up to 60 s for the response.
+fn alert_request(url: &str) -> String {
+    r#"
+  [[actions.steps]]
+  component = "http_request"
+  method = "POST"
+  url = "RECORDER/alert"
+  body = '{"data_id": {{ DataId | tojson }}}'
+  timeout_ms = 60000
+  retries = 0
+"#
+    .replace("RECORDER", url)
+}
+
+/// Posts a reading above the trigger's threshold and returns its DataId.
+async fn post_hot(client: &HttpsClient) -> String {
+    let response = client
+        .send(
+            Method::POST,
+            "/webhook/urls/sensor-data",
+            &[("content-type", "application/json")],
+            r#"{"temperature": 35}"#,
+        )
+        .await
+        .expect("post");
+    assert_eq!(response.status, 200);
+    response.json()["DataId"]
+        .as_str()
+        .expect("DataId")
+        .to_owned()
+}
+
+fn is_finished(run: &serde_json::Value) -> bool {
+    run["status"] == "succeeded" || run["status"] == "failed"
+}
+
+/// Polls `GET /api/v1/action-runs` until `condition` holds for its runs, newest first,
+/// and returns them. Panics after 30 s with `description` and the last runs.
+async fn wait_runs(
+    client: &HttpsClient,
+    description: &str,
+    condition: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let authorization = format!("Bearer {TOKEN}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = client
+            .get(
+                "/api/v1/action-runs",
+                &[("authorization", authorization.as_str())],
+            )
+            .await
+            .expect("list runs");
+        assert_eq!(response.status, 200);
+        let runs = response.json()["runs"].as_array().expect("runs").clone();
+        if condition(&runs) {
+            return runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {description}: {runs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Proves that a run killed in the middle runs again after a restart. SIGKILL during the
+/// Sleep step, before the HTTP Request, leaves the run `running` in the store. The
+/// restarted hubkitd runs it again, so the endpoint gets exactly one request and the run
+/// ends succeeded on attempt 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_run_reruns_it_once() {
+    let recorder = HttpRecorder::start(200, r#"{"ok": true}"#).await;
+    let steps = format!(
+        "
+  [[actions.steps]]
+  component = \"sleep\"
+  duration_ms = 3000
+{}",
+        alert_request(&recorder.url())
+    );
+    let (_dir, data_dir, config_file) = setup(&hot_trigger(&steps));
+    let daemon = Daemon::start(&config_file);
+    let client = daemon.client(&data_dir);
+    let data_id = post_hot(&client).await;
+    wait_runs(&client, "the run to start", |runs| {
+        runs.first().is_some_and(|run| run["status"] == "running")
+    })
+    .await;
+    daemon.signal(Signal::SIGKILL);
+    drop(daemon);
+    assert!(
+        recorder.requests().is_empty(),
+        "hubkitd was killed during the sleep, before the request"
+    );
+
+    let restarted = Daemon::start(&config_file);
+    let client = restarted.client(&data_dir);
+    let runs = wait_runs(&client, "the run to finish", |runs| {
+        runs.first().is_some_and(is_finished)
+    })
+    .await;
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["status"], "succeeded", "{:#}", runs[0]);
+    assert_eq!(runs[0]["attempts"], 2);
+    assert_eq!(runs[0]["data_id"], data_id.as_str());
+    let requests = recorder.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0].json()["data_id"], data_id.as_str());
+}
+
+/// Proves that a run still pending because every runner slot is busy survives a SIGKILL:
+/// the restarted hubkitd runs it once, on its first attempt, and reruns the runs that
+/// were in progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_run_survives_sigkill() {
+    let busy = hubkit_server::ACTION_CONCURRENCY;
+    // The recorder sends no response until released, so the first runs hold every slot.
+    let recorder = HttpRecorder::start_holding(200, r#"{"ok": true}"#).await;
+    let (_dir, data_dir, config_file) = setup(&hot_trigger(&alert_request(&recorder.url())));
+    let daemon = Daemon::start(&config_file);
+    let client = daemon.client(&data_dir);
+    for _ in 0..=busy {
+        post_hot(&client).await;
+    }
+    recorder.wait_for(busy, Duration::from_secs(30)).await;
+    let runs = wait_runs(&client, "one pending run behind the busy ones", |runs| {
+        let count = |status: &str| runs.iter().filter(|run| run["status"] == status).count();
+        runs.len() == busy + 1 && count("running") == busy && count("pending") == 1
+    })
+    .await;
+    let pending = runs
+        .iter()
+        .find(|run| run["status"] == "pending")
+        .expect("pending run")
+        .clone();
+    daemon.signal(Signal::SIGKILL);
+    drop(daemon);
+    recorder.release();
+
+    let restarted = Daemon::start(&config_file);
+    let client = restarted.client(&data_dir);
+    let runs = wait_runs(&client, "every run to finish", |runs| {
+        runs.len() == busy + 1 && runs.iter().all(is_finished)
+    })
+    .await;
+    for run in &runs {
+        assert_eq!(run["status"], "succeeded", "{run:#}");
+        let expected_attempts = if run["id"] == pending["id"] { 1 } else { 2 };
+        assert_eq!(run["attempts"], expected_attempts, "{run:#}");
+    }
+    let pending_data_id = pending["data_id"].as_str().expect("data_id");
+    let requests = recorder.requests();
+    let for_pending = requests
+        .iter()
+        .filter(|request| request.json()["data_id"] == pending_data_id)
+        .count();
+    assert_eq!(for_pending, 1, "the pending run sent its request once");
+    assert_eq!(
+        requests.len(),
+        busy * 2 + 1,
+        "the runs in progress at the kill sent their request again"
+    );
+
+    let metrics = client.get("/metrics", &[]).await.expect("metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    for line in [
+        "hubkit_action_queue_depth 0",
+        "hubkit_actions_in_progress 0",
+    ] {
+        assert!(text.lines().any(|found| found == line), "{line}: {text}");
     }
 }

@@ -66,14 +66,24 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts connecting to the broker of `settings` as `<client id>-actions`, where the
-    /// client id is the broker's effective one for `hub_id`. Must be called inside a
-    /// Tokio runtime.
+    /// client id is the broker's effective one for `hub_id`, or the derived one when that
+    /// is empty. Must be called inside a Tokio runtime.
     ///
     /// # Errors
     ///
     /// Fails when a TLS file cannot be read.
     pub fn start(settings: &BrokerSettings, hub_id: &str) -> Result<Publisher, String> {
-        let client_id = format!("{}-actions", settings.effective_client_id(hub_id));
+        let base = match settings.effective_client_id(hub_id) {
+            // An empty id asks the broker to choose one for the subscriber; the publisher
+            // takes the derived one, which stays unique per hub.
+            id if id.is_empty() => BrokerSettings {
+                client_id: None,
+                ..settings.clone()
+            }
+            .effective_client_id(hub_id),
+            id => id,
+        };
+        let client_id = format!("{base}-actions");
         let address = &settings.address;
         let mut options = MqttOptions::new(client_id, &address.host, address.port);
         options

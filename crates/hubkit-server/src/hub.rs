@@ -118,7 +118,7 @@ pub struct Hub {
     shutdown: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
     retention_task: JoinHandle<()>,
-    runner_task: JoinHandle<()>,
+    runner_task: std::thread::JoinHandle<()>,
     timer_task: JoinHandle<()>,
     effects: Arc<HubEffects>,
     mqtt: tokio::sync::Mutex<Supervisor<HubSink>>,
@@ -186,12 +186,16 @@ impl Hub {
             hub_id.clone(),
             &server.data_dir,
         ));
-        let runner_task = tokio::spawn(runner::run(
+        let runner_task = runner::spawn_thread(
             state.clone(),
             effects.clone(),
             shutdown_rx.clone(),
             server.limits.shutdown_grace,
-        ));
+        )
+        .map_err(|source| StartError::DataDir {
+            path: server.data_dir.clone(),
+            source,
+        })?;
         let timer_task = {
             let host = HubTimers {
                 state: state.clone(),
@@ -403,7 +407,8 @@ impl Hub {
         // The runner records the runs that finish within the grace period; the others
         // stay running in the store and run again after the next start.
         let _ = self.timer_task.await;
-        let _ = self.runner_task.await;
+        let runner = self.runner_task;
+        let _ = tokio::task::spawn_blocking(move || runner.join()).await;
         self.state.store.close().await;
         info!("hub stopped");
     }

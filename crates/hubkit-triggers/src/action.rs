@@ -116,9 +116,10 @@ pub enum Step {
         /// The message payload.
         payload: Template,
     },
-    /// Writes to a file under the data directory. The payload passes through unchanged.
+    /// Writes to a file under the folder of action files, which hubkitd keeps in its data
+    /// directory. The payload passes through unchanged.
     FileWrite {
-        /// The file path relative to the data directory. The rendered path must not be
+        /// The file path relative to the folder of action files. The rendered path must not be
         /// absolute or contain `..`.
         path: Template,
         /// Whether to append a line or replace the file.

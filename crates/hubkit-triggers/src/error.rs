@@ -169,8 +169,11 @@ pub enum Error {
         level: u8,
     },
 
-    /// A rendered File Write path that could leave the data directory or names no file.
-    #[error("invalid file path {path:?}: {rule}; use a relative path under the data directory")]
+    /// A rendered File Write path that could leave the folder of action files or names no
+    /// file.
+    #[error(
+        "invalid file path {path:?}: {rule}; use a path relative to the action-files folder of the data directory"
+    )]
     InvalidFilePath {
         /// The path as rendered.
         path: String,

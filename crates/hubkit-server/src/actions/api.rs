@@ -33,6 +33,13 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 /// Longest wait a client may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
+/// Characters escaped in an action name that goes into a URL path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Largest body of a run request: the properties, as a JSON object.
 const MAX_PROPERTIES_BYTES: u64 = 1024 * 1024;
 
@@ -77,7 +84,10 @@ pub(crate) fn actions(
                 "name": action.name(),
                 "steps": steps,
                 "triggers": triggers,
-                "run_url": format!("/api/v1/actions/{}/run", action.name()),
+                "run_url": format!(
+                    "/api/v1/actions/{}/run",
+                    percent_encoding::utf8_percent_encode(action.name(), PATH_SEGMENT)
+                ),
             })
         })
         .collect();
@@ -262,7 +272,7 @@ fn parse_properties(bytes: &[u8]) -> Result<Map<String, Value>, Problem> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(properties)) => Ok(properties),
         Ok(other) => Err(invalid_body(format!(
-            "the body is JSON {}, but it must be an object of properties such as \
+            "the body is {}, but it must be a JSON object of properties such as \
              {{\"severity\": \"high\"}}, or empty",
             json_kind(&other)
         ))),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hubkit_mqtt::{BrokerSettings, BrokerTls, Publisher, Qos};
 use hubkit_triggers::{Effects, HttpRequest, HttpResponse, LogLevel, QoS};
 use hyper_rustls::HttpsConnector;
@@ -20,8 +20,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::state::AppState;
 
-/// Largest HTTP response body an HTTP Request step reads, in bytes. The body becomes the
-/// next step's payload and a preview of it is stored with the run.
+/// Largest HTTP response body an HTTP Request step keeps, in bytes; the rest is read and
+/// discarded. The body becomes the next step's payload and a preview of it is stored with
+/// the run.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// How long an MQTT Publish step waits for the broker, the first connection included.
@@ -125,20 +126,10 @@ impl HubEffects {
                 .await
                 .map_err(|err| format!("request to {} failed: {}", request.url, chain(&err)))?;
             let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
-                .collect()
+            let body = read_limited(response.into_body(), MAX_RESPONSE_BYTES)
                 .await
-                .map_err(|err| {
-                    format!(
-                        "reading the response of {} failed: {err} (the limit is {MAX_RESPONSE_BYTES} bytes)",
-                        request.url
-                    )
-                })?
-                .to_bytes();
-            Ok(HttpResponse {
-                status,
-                body: body.to_vec(),
-            })
+                .map_err(|err| format!("reading the response of {} failed: {err}", request.url))?;
+            Ok(HttpResponse { status, body })
         };
         tokio::time::timeout(request.timeout, exchange)
             .await
@@ -263,6 +254,32 @@ impl HubEffectsWriter {
         }
         Ok(())
     }
+}
+
+/// Reads a response body, keeping its first `limit` bytes and discarding the rest. A body
+/// that is too large is cut rather than failing the step, because a failure would be
+/// retried and repeat a request that the server already handled.
+async fn read_limited(
+    mut body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Vec<u8>, hyper::Error> {
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        if let Ok(data) = frame.into_data() {
+            total = total.saturating_add(data.len());
+            let room = limit.saturating_sub(kept.len());
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+    if total > limit {
+        debug!(
+            bytes = total,
+            limit, "action HTTP response body cut to the limit"
+        );
+    }
+    Ok(kept)
 }
 
 /// Formats an error with its causes, which hyper's client errors keep apart.

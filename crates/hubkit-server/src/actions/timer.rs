@@ -75,11 +75,18 @@ pub(crate) async fn drive<H: TimerHost, C: Clock>(
             _ = shutdown.changed() => return,
         }
         let now = clock.now();
+        // A trigger that a reload added or changed starts from now: only triggers that
+        // were known, unchanged, before the wait fire for a time that passed during it.
         for (name, schedule) in host.schedules() {
+            let known = schedules.iter().any(|(old, old_schedule)| {
+                *old == name
+                    && old_schedule.as_str() == schedule.as_str()
+                    && old_schedule.offset() == schedule.offset()
+            });
             let Some(due) = schedule.next_after(since) else {
                 continue;
             };
-            if due <= now {
+            if known && due <= now {
                 host.fire(&name, due).await;
             }
         }
@@ -228,6 +235,41 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         let later: Vec<_> = host.fired.lock().unwrap()[6..].to_vec();
         assert_eq!(later, vec![("ten-past".to_owned(), at(10, 10, 0))]);
+
+        stop.send(true).unwrap();
+        driver.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trigger_added_by_reload_waits_for_its_next_time() {
+        let host = Arc::new(FakeHost {
+            schedules: Mutex::new(Vec::new()),
+            fired: Mutex::new(Vec::new()),
+            reload: Notify::new(),
+        });
+        let clock = TokioClock {
+            base: at(9, 0, 0),
+            start: tokio::time::Instant::now(),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let driver = {
+            let host = host.clone();
+            tokio::spawn(async move { drive(&*host, &clock, stopped).await })
+        };
+
+        // At 09:00:50 a reload adds a trigger for second 10 of each minute. 09:00:10 has
+        // passed since the loop last looked, and must not fire.
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        host.schedules
+            .lock()
+            .unwrap()
+            .push(("ten".to_owned(), schedule("10 * * * * *")));
+        host.reload.notify_one();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(
+            host.fired.lock().unwrap().clone(),
+            vec![("ten".to_owned(), at(9, 1, 10))]
+        );
 
         stop.send(true).unwrap();
         driver.await.unwrap();

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod http_recorder;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -160,10 +160,7 @@ pub(super) fn finish_many(
     relaxed(conn, |conn| finish_many_now(conn, rows))
 }
 
-fn finish_many_now(
-    conn: &mut Connection,
-    rows: &[FinishRow],
-) -> Result<Vec<String>, StoreError> {
+fn finish_many_now(conn: &mut Connection, rows: &[FinishRow]) -> Result<Vec<String>, StoreError> {
     let failed = |source| StoreError::UpdateActionRuns {
         operation: "finish action runs",
         source,

@@ -493,7 +493,10 @@ async fn claims_and_finishes_leave_the_writer_synchronous_full() {
         .await
         .expect("finish succeeds");
     assert_eq!(level(&store).await, 2, "a finish puts FULL back");
-    assert_eq!(stored_run(&store, 1).await.status, ActionRunStatus::Succeeded);
+    assert_eq!(
+        stored_run(&store, 1).await.status,
+        ActionRunStatus::Succeeded
+    );
     store.close().await;
 }
 

@@ -31,7 +31,7 @@ pub trait Effects {
         payload: &[u8],
     ) -> impl Future<Output = Result<(), String>> + Send;
 
-    /// Writes `bytes` to `path`, relative to the data directory and already checked by
+    /// Writes `bytes` to `path`, relative to the folder of action files and already checked by
     /// [`super::check_relative_path`]. With `append` the bytes go at the end of the file,
     /// which is created when missing. Without it they replace the file.
     fn write_file(

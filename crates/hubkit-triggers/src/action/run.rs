@@ -360,7 +360,11 @@ async fn send_with_retries<E: Effects>(
         if attempts >= max_attempts {
             return StepResult {
                 attempts,
-                outcome: Err(format!("failed after {attempts} attempts: {failure}")),
+                outcome: Err(if attempts == 1 {
+                    format!("failed after 1 attempt: {failure}")
+                } else {
+                    format!("failed after {attempts} attempts: {failure}")
+                }),
             };
         }
         effects.sleep(backoff.delay_after(attempts)).await;
