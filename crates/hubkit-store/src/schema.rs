@@ -181,6 +181,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX action_runs_status ON action_runs (status, seq);
     CREATE INDEX action_runs_trigger ON action_runs (trigger, seq);",
+    // Version 7: the `seq` of the record that fired a run. A run with a record no longer
+    // stores a copy of the record in `input`; reading the run adds the record's fields.
+    // Older rows keep their full input and a NULL `record_seq`.
+    "ALTER TABLE action_runs ADD COLUMN record_seq INTEGER;",
 ];
 
 /// Returns the newest schema version this code can migrate to.

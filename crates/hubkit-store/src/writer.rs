@@ -494,7 +494,7 @@ fn insert_all(
             crate::mqtt::reset_session(conn, session)?;
         }
     }
-    insert_runs(conn, &request.runs)?;
+    insert_runs(conn, &request.runs, &cursors)?;
     Ok(cursors)
 }
 

@@ -197,7 +197,7 @@ impl Engine {
                             trigger: Some(live.trigger.name.clone()),
                             action: live.trigger.action.clone(),
                             record: Some(index),
-                            input: record_input(record, &live.trigger, now),
+                            input: trigger_input(&live.trigger, now),
                             created_at: now,
                         });
                     }
@@ -281,35 +281,22 @@ impl Engine {
             trigger: Some(name.to_owned()),
             action: live.trigger.action.clone(),
             record: None,
-            input: timer_input(&live.trigger, now),
+            input: trigger_input(&live.trigger, now),
             created_at: now,
         })
     }
 }
 
-/// The input of a run fired by a record: the record's fields as the records API shows
-/// them, then `TriggerName`, `Properties` and `FiredAt`.
-fn record_input(record: &Record, trigger: &Trigger, now: DateTime<Utc>) -> Value {
-    let mut input = match serde_json::to_value(record) {
-        Ok(Value::Object(fields)) => fields,
-        _ => Map::new(),
-    };
-    add_trigger_fields(&mut input, trigger, now);
-    Value::Object(input)
-}
-
-/// The input of a run fired by a timer: `TriggerName`, `Properties` and `FiredAt`.
-fn timer_input(trigger: &Trigger, now: DateTime<Utc>) -> Value {
+/// The stored input of a run: `TriggerName`, `Properties` and `FiredAt`. For a run fired
+/// by a record, the store puts the record's fields, as the records API shows them, in
+/// front of these when it reads the run, so the record is not stored twice.
+fn trigger_input(trigger: &Trigger, now: DateTime<Utc>) -> Value {
     let mut input = Map::new();
-    add_trigger_fields(&mut input, trigger, now);
-    Value::Object(input)
-}
-
-fn add_trigger_fields(input: &mut Map<String, Value>, trigger: &Trigger, now: DateTime<Utc>) {
     input.insert("TriggerName".to_owned(), Value::from(trigger.name.clone()));
     input.insert(
         "Properties".to_owned(),
         Value::Object(trigger.properties.clone()),
     );
     input.insert("FiredAt".to_owned(), Value::from(format_timestamp(&now)));
+    Value::Object(input)
 }

@@ -81,9 +81,11 @@ pub struct NewActionRun {
     /// Name of the action to run.
     pub action: String,
     /// Index of the record that fired the run, into the records of the same write. The
-    /// store resolves it to that record's `DataId`.
+    /// store resolves it to that record's `DataId` and stores a reference to the record.
     pub record: Option<usize>,
-    /// Input of the action.
+    /// Input of the action. For a run with a record, the record is not copied into the
+    /// stored input: reading the run back puts the record's fields, as [`Record`]
+    /// serializes them, in front of the keys of an input that is a JSON object.
     pub input: serde_json::Value,
     /// Time the run was created.
     pub created_at: DateTime<Utc>,
@@ -119,7 +121,8 @@ pub struct ActionRun {
     pub data_id: Option<DataId>,
     /// State of the run.
     pub status: ActionRunStatus,
-    /// Input of the action.
+    /// Input of the action, with the fields of the record that fired the run first (see
+    /// [`NewActionRun::input`]).
     pub input: serde_json::Value,
     /// Steps that the runner recorded when it finished the run, or an empty array until then.
     pub steps: serde_json::Value,
@@ -190,6 +193,8 @@ pub(crate) struct EncodedActionRun {
     trigger: Option<String>,
     action: String,
     data_id: Option<String>,
+    /// Index of the record into the records of the same write.
+    record: Option<usize>,
     input: String,
     created_ns: i64,
 }
@@ -226,6 +231,7 @@ pub(crate) fn encode_runs(
                 trigger: run.trigger,
                 action: run.action,
                 data_id,
+                record: run.record,
                 input: run.input.to_string(),
                 created_ns: time_ns(&run.created_at),
             })

@@ -5,32 +5,90 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
 use super::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, EncodedActionRun};
+use crate::codec::{SELECT_COLUMNS, decode_row};
 use crate::{Cursor, StoreError};
 
 /// Columns that [`RawRun::read`] reads, in its order.
 const COLUMNS: &str = "seq, id, trigger, action, data_id, status, input, steps, error, \
-     attempts, created_ns, started_ns, finished_ns";
+     attempts, created_ns, started_ns, finished_ns, record_seq";
 
-/// Inserts `runs` as pending. Runs inside the transaction that inserted their records.
-pub(crate) fn insert_runs(conn: &Connection, runs: &[EncodedActionRun]) -> rusqlite::Result<()> {
+/// Inserts `runs` as pending, each with the `seq` of its record from `records`, the
+/// cursors of the records of the same write. Runs inside the transaction that inserted
+/// the records.
+pub(crate) fn insert_runs(
+    conn: &Connection,
+    runs: &[EncodedActionRun],
+    records: &[Cursor],
+) -> rusqlite::Result<()> {
     if runs.is_empty() {
         return Ok(());
     }
     let mut insert = conn.prepare_cached(
-        "INSERT INTO action_runs (id, trigger, action, data_id, status, input, created_ns) \
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6)",
+        "INSERT INTO action_runs \
+         (id, trigger, action, data_id, status, input, created_ns, record_seq) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
     )?;
     for run in runs {
+        let record_seq = run
+            .record
+            .and_then(|index| records.get(index))
+            .map(|cursor| cursor.seq());
         insert.execute(params![
             run.id,
             run.trigger,
             run.action,
             run.data_id,
             run.input,
-            run.created_ns
+            run.created_ns,
+            record_seq
         ])?;
     }
     Ok(())
+}
+
+/// Puts the fields of each run's record in front of its input.
+fn add_records(conn: &Connection, runs: &mut [(Option<i64>, ActionRun)]) -> Result<(), StoreError> {
+    let sql = format!("SELECT {SELECT_COLUMNS} FROM records WHERE seq = ?1");
+    let mut select = conn
+        .prepare_cached(&sql)
+        .map_err(|source| StoreError::Read { source })?;
+    for (record_seq, run) in runs.iter_mut() {
+        let Some(seq) = *record_seq else { continue };
+        let serde_json::Value::Object(own) = &mut run.input else {
+            continue;
+        };
+        let stored = select
+            .query_row([seq], |row| Ok(decode_row(row)))
+            .optional()
+            .map_err(|source| StoreError::Read { source })?
+            .transpose()?;
+        let Some(stored) = stored else { continue };
+        let serde_json::Value::Object(mut fields) =
+            serde_json::to_value(&stored.record).map_err(|source| StoreError::Decode {
+                seq,
+                column: "data",
+                source: Box::new(source),
+            })?
+        else {
+            continue;
+        };
+        fields.extend(std::mem::take(own));
+        *own = fields;
+    }
+    Ok(())
+}
+
+/// Decodes `raw` rows and adds their records' fields to their input.
+fn decode_all(conn: &Connection, raw: Vec<RawRun>) -> Result<Vec<ActionRun>, StoreError> {
+    let mut runs = raw
+        .into_iter()
+        .map(|raw| {
+            let record_seq = raw.record_seq;
+            raw.decode().map(|run| (record_seq, run))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    add_records(conn, &mut runs)?;
+    Ok(runs.into_iter().map(|(_, run)| run).collect())
 }
 
 /// Runs `function` with `synchronous=NORMAL` when the connection uses `FULL`, then puts
@@ -106,10 +164,7 @@ fn claim_now(
         })
         .map_err(update_error)?;
     // A row that does not decode rolls the claim back, so it stays pending.
-    let mut runs = raw
-        .into_iter()
-        .map(RawRun::decode)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut runs = decode_all(&tx, raw)?;
     tx.commit().map_err(update_error)?;
     // SQLite does not order the rows of RETURNING.
     runs.sort_by_key(|run| run.cursor);
@@ -235,10 +290,7 @@ pub(super) fn list(conn: &Connection, query: &ActionRunQuery) -> Result<ActionRu
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|source| StoreError::Read { source })?;
-    let mut runs = raw
-        .into_iter()
-        .map(RawRun::decode)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut runs = decode_all(conn, raw)?;
     let next_before = if runs.len() > limit {
         runs.truncate(limit);
         runs.last().map(|run| run.cursor)
@@ -255,7 +307,10 @@ pub(super) fn find(conn: &Connection, id: &str) -> Result<Option<ActionRun>, Sto
         .prepare_cached(&sql)
         .and_then(|mut statement| statement.query_row([id], RawRun::read).optional())
         .map_err(|source| StoreError::Read { source })?;
-    raw.map(RawRun::decode).transpose()
+    match raw {
+        Some(raw) => Ok(decode_all(conn, vec![raw])?.pop()),
+        None => Ok(None),
+    }
 }
 
 /// Returns the number of pending runs.
@@ -282,6 +337,7 @@ struct RawRun {
     created_ns: i64,
     started_ns: Option<i64>,
     finished_ns: Option<i64>,
+    record_seq: Option<i64>,
 }
 
 impl RawRun {
@@ -301,6 +357,7 @@ impl RawRun {
             created_ns: row.get(10)?,
             started_ns: row.get(11)?,
             finished_ns: row.get(12)?,
+            record_seq: row.get(13)?,
         })
     }
 

@@ -60,6 +60,7 @@ async fn runs_commit_with_their_records() {
     let store = open(&folder);
     let records = vec![sample(0), sample(1)];
     let fired_by = records[1].data_id;
+    let record_fields = serde_json::to_value(&records[1]).expect("record serializes");
     let runs = vec![new_run(1, Some("hot"), Some(1)), new_run(2, None, None)];
     let cursors = store
         .insert_with_runs(records, runs)
@@ -74,10 +75,21 @@ async fn runs_commit_with_their_records() {
     assert_eq!(fired.trigger.as_deref(), Some("hot"));
     assert_eq!(fired.action, "notify");
     assert_eq!(fired.status, ActionRunStatus::Pending);
-    assert_eq!(
-        fired.input,
-        json!({"run": 1, "text": "temperature above 30"})
-    );
+    // The stored input has no copy of the record: reading it puts the record's fields
+    // first, then the run's own keys.
+    let mut expected = record_fields.as_object().expect("an object").clone();
+    expected.insert("run".into(), json!(1));
+    expected.insert("text".into(), json!("temperature above 30"));
+    assert_eq!(fired.input, serde_json::Value::Object(expected));
+    let stored: String = store
+        .with_writer_connection(|conn| {
+            conn.query_row("SELECT input FROM action_runs WHERE seq = 1", [], |row| {
+                row.get(0)
+            })
+            .expect("row reads")
+        })
+        .await;
+    assert_eq!(stored, r#"{"run":1,"text":"temperature above 30"}"#);
     assert_eq!(fired.steps, json!([]));
     assert_eq!(fired.error, None);
     assert_eq!(fired.attempts, 0);
@@ -86,6 +98,10 @@ async fn runs_commit_with_their_records() {
     assert_eq!(fired.finished_at, None);
     assert_eq!(fired.duration(), None);
     let unlinked = stored_run(&store, 2).await;
+    assert_eq!(
+        unlinked.input,
+        json!({"run": 2, "text": "temperature above 30"})
+    );
     assert_eq!(unlinked.data_id, None);
     assert_eq!(unlinked.trigger, None);
     store.close().await;
@@ -763,7 +779,7 @@ async fn version_5_file_migrates_to_action_runs() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version is readable");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let camera_request = store
         .camera_request("0192a7c3e5f04c1b8a9d2e3f4a5b6c7d")
         .await
