@@ -30,7 +30,7 @@ const MAX_RUNS: usize = hubkit_store::MAX_PAGE;
 /// How long `POST /api/v1/actions/<name>/run` waits for the run by default.
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
-/// Longest wait a client may ask for.
+/// Maximum `wait_ms` of a run request.
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// Characters escaped in an action name that goes into a URL path segment.
@@ -232,8 +232,8 @@ pub(crate) async fn one(state: &AppState, id: &str) -> Result<Response<ResponseB
     Ok(json_response(&Value::Object(run_view(&run, true))))
 }
 
-/// A run as the API shows it. The input, which holds the record that fired the run, is
-/// left out of listings to keep pages small.
+/// Builds the view of a run that the API shows. The input, which contains the record that
+/// fired the run, is left out of listings to keep pages small.
 fn run_view(run: &ActionRun, with_input: bool) -> Map<String, Value> {
     let time = |time: Option<chrono::DateTime<Utc>>| time.map(|time| format_timestamp(&time));
     let mut view = Map::new();

@@ -287,7 +287,7 @@ impl Engine {
     }
 }
 
-/// The stored input of a run: `TriggerName`, `Properties` and `FiredAt`. For a run fired
+/// Builds the stored input of a run: `TriggerName`, `Properties` and `FiredAt`. For a run fired
 /// by a record, the store puts the record's fields, as the records API shows them, in
 /// front of these when it reads the run, so the record is not stored twice.
 fn trigger_input(trigger: &Trigger, now: DateTime<Utc>) -> Value {

@@ -25,7 +25,7 @@ use crate::state::{AppState, Runtime};
 pub use effects::ACTION_FILES_FOLDER;
 pub use runner::ACTION_CONCURRENCY;
 
-/// How a run ended, as the runner hands it to waiting API requests.
+/// The end of a run, as the runner hands it to waiting API requests.
 #[derive(Clone, Debug)]
 pub(crate) struct RunResult {
     pub succeeded: bool,
@@ -79,7 +79,8 @@ impl ActionQueue {
 }
 
 /// Evaluates the triggers for `records` about to be stored and returns their pending
-/// runs. Pass the result to [`stored`] or [`not_stored`] after the write.
+/// runs. Note them with [`Fired::of`] before the write and call [`Fired::stored`] or
+/// [`Fired::not_stored`] after it.
 pub(crate) fn fire(state: &AppState, runtime: &Runtime, records: &[Record]) -> Vec<NewActionRun> {
     runtime
         .engine

@@ -22,9 +22,17 @@ pub const ACTION_CONCURRENCY: usize = 16;
 /// Runs finished in one store transaction at most.
 const FINISH_BATCH: usize = 256;
 
-/// How often the runner looks for pending runs when nothing told it about new ones; a
-/// safety net, since every write of a run wakes it.
+/// How long the finisher waits after a run ended for more to end, so that it records them
+/// in one transaction. It delays only the run's `finished` status and the API's answer.
+const FINISH_GATHER: Duration = Duration::from_millis(5);
+
+/// How often the runner looks for pending runs without a wake-up. Every write of a run
+/// wakes it, so this is only a safety net.
 const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// How long the runner waits before a claim while more runs are pending than it could
+/// take with the last one.
+const CLAIM_GATHER: Duration = Duration::from_millis(1);
 
 /// Pause after the store failed to hand out runs.
 const CLAIM_RETRY: Duration = Duration::from_secs(1);
@@ -91,9 +99,15 @@ pub(crate) async fn run(
     let (stop_finisher, stop) = oneshot::channel();
     let finisher = tokio::spawn(finish_loop(state.clone(), done_rx, stop));
     let queue = &state.actions;
+    let mut backlog = false;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if backlog {
+            // More runs wait: let the runs in progress end first, so that one claim takes
+            // many runs instead of one transaction on the writer per run.
+            tokio::time::sleep(CLAIM_GATHER).await;
         }
         let first = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -102,23 +116,28 @@ pub(crate) async fn run(
             },
             _ = shutdown.changed() => break,
         };
-        let mut held = vec![first];
+        let mut claim_permits = vec![first];
         while let Ok(permit) = permits.clone().try_acquire_owned() {
-            held.push(permit);
+            claim_permits.push(permit);
         }
-        let claimed = match state.store.claim_action_runs(held.len(), Utc::now()).await {
+        let claimed = match state
+            .store
+            .claim_action_runs(claim_permits.len(), Utc::now())
+            .await
+        {
             Ok(claimed) => claimed,
             Err(err) => {
                 warn!(error = %crate::error_chain(&err), "failed to claim pending action runs");
-                drop(held);
+                drop(claim_permits);
                 tokio::select! {
                     () = tokio::time::sleep(CLAIM_RETRY) => continue,
                     _ = shutdown.changed() => break,
                 }
             }
         };
+        backlog = claimed.len() == claim_permits.len();
         if claimed.is_empty() {
-            drop(held);
+            drop(claim_permits);
             tokio::select! {
                 () = queue.wake.notified() => {}
                 () = tokio::time::sleep(IDLE_POLL) => {}
@@ -130,7 +149,7 @@ pub(crate) async fn run(
             .metrics
             .action_queue_depth
             .dec_by(claimed.len() as i64);
-        for (run, permit) in claimed.into_iter().zip(held) {
+        for (run, permit) in claimed.into_iter().zip(claim_permits) {
             if let (Some(started), created) = (run.started_at, run.created_at) {
                 let delay = (started - created).to_std().unwrap_or_default();
                 state
@@ -145,7 +164,8 @@ pub(crate) async fn run(
             tokio::spawn(async move {
                 let result = execute(&state, &effects, &run).await;
                 state.metrics.actions_in_progress.dec();
-                // The finisher outlives every execution, so the send fails only at exit.
+                // The send fails only after shutdown stopped the finisher; the run then stays
+                // `running` and runs again after the next start.
                 let _ = done.send(Done { run, result });
                 drop(permit);
             });
@@ -235,6 +255,11 @@ async fn finish_loop(
             }
         };
         let mut batch = vec![first];
+        if !stopping {
+            // Let the runs that end meanwhile join this batch: one transaction for many
+            // short runs leaves the writer to ingest.
+            tokio::time::sleep(FINISH_GATHER).await;
+        }
         while batch.len() < FINISH_BATCH {
             match done.try_recv() {
                 Ok(next) => batch.push(next),
@@ -284,7 +309,7 @@ async fn finish_loop(
     }
 }
 
-/// A step record as stored with the run and shown by the API.
+/// Converts a step record to the JSON stored with the run and shown by the API.
 fn step_json(step: &StepRecord) -> Value {
     let status = match step.status {
         StepStatus::Succeeded => "succeeded",

@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 use super::Fired;
 use crate::state::AppState;
 
-/// Longest sleep between two looks at the clock. The wall clock can jump (NTP, a
+/// Maximum sleep between two readings of the clock. The wall clock can jump (NTP, a
 /// suspended machine) while a sleep runs on the monotonic clock, so a long sleep is cut
 /// into pieces of this length.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -34,7 +34,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// What the timer loop needs from the hub, so tests can drive it without one.
+/// The hub's side of the timer loop, a trait so that tests can drive the loop without a hub.
 pub(crate) trait TimerHost: Send + Sync {
     /// Returns the enabled timer triggers and their schedules.
     fn schedules(&self) -> Vec<(String, CronSchedule)>;

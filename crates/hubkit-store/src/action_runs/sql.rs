@@ -129,19 +129,31 @@ fn relaxed<T>(
 
 /// Marks up to `limit` of the oldest pending runs running, in one transaction, and
 /// returns them oldest first.
+///
+/// The runs' input does not have their records' fields yet: pass the result to
+/// [`add_claimed_records`] on a read connection, which keeps that work off the writer.
 pub(super) fn claim(
     conn: &mut Connection,
     limit: usize,
     now_ns: i64,
-) -> Result<Vec<ActionRun>, StoreError> {
+) -> Result<Vec<(Option<i64>, ActionRun)>, StoreError> {
     relaxed(conn, |conn| claim_now(conn, limit, now_ns))
+}
+
+/// Puts the fields of each claimed run's record in front of its input.
+pub(super) fn add_claimed_records(
+    conn: &Connection,
+    mut runs: Vec<(Option<i64>, ActionRun)>,
+) -> Result<Vec<ActionRun>, StoreError> {
+    add_records(conn, &mut runs)?;
+    Ok(runs.into_iter().map(|(_, run)| run).collect())
 }
 
 fn claim_now(
     conn: &mut Connection,
     limit: usize,
     now_ns: i64,
-) -> Result<Vec<ActionRun>, StoreError> {
+) -> Result<Vec<(Option<i64>, ActionRun)>, StoreError> {
     let update_error = |source| StoreError::UpdateActionRuns {
         operation: "claim action runs",
         source,
@@ -164,10 +176,16 @@ fn claim_now(
         })
         .map_err(update_error)?;
     // A row that does not decode rolls the claim back, so it stays pending.
-    let mut runs = decode_all(&tx, raw)?;
+    let mut runs = raw
+        .into_iter()
+        .map(|raw| {
+            let record_seq = raw.record_seq;
+            raw.decode().map(|run| (record_seq, run))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     tx.commit().map_err(update_error)?;
     // SQLite does not order the rows of RETURNING.
-    runs.sort_by_key(|run| run.cursor);
+    runs.sort_by_key(|(_, run)| run.cursor);
     Ok(runs)
 }
 

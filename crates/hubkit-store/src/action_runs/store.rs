@@ -65,7 +65,13 @@ impl Store {
         }
         let limit = limit.min(MAX_PAGE);
         let now_ns = time_ns(&now);
-        self.maintain(move |conn| sql::claim(conn, limit, now_ns))
+        let claimed = self
+            .maintain(move |conn| sql::claim(conn, limit, now_ns))
+            .await?;
+        if claimed.iter().all(|(record_seq, _)| record_seq.is_none()) {
+            return Ok(claimed.into_iter().map(|(_, run)| run).collect());
+        }
+        self.read(move |conn| sql::add_claimed_records(conn, claimed))
             .await
     }
 
