@@ -1010,16 +1010,16 @@ action = "note"
     hub.stop().await;
 }
 
-/// Proves skip-if-running: while a run of the trigger is queued or sleeping, another hot
-/// record does not fire it, and once the run has finished the next hot record does.
-#[tokio::test]
-async fn skip_if_running_fires_once() {
-    let body = r#"
+/// Returns an action `slow` that sleeps `sleep_ms` and a trigger `slow-hot` that runs it
+/// for hot records of sensor-data, with `extra` added to the trigger.
+fn slow_trigger(sleep_ms: u64, extra: &str) -> String {
+    format!(
+        r#"
 [[actions]]
 name = "slow"
   [[actions.steps]]
   component = "sleep"
-  duration_ms = 2000
+  duration_ms = {sleep_ms}
 
 [[triggers]]
 name = "slow-hot"
@@ -1029,10 +1029,17 @@ device = "sensor-data"
 field = "temperature"
 operator = ">"
 value = 30
-skip_if_running = true
 action = "slow"
-"#;
-    let hub = start(body).await;
+{extra}
+"#
+    )
+}
+
+/// Proves skip-if-running: while a run of the trigger is queued or sleeping, another hot
+/// record does not fire it, and once the run has finished the next hot record does.
+#[tokio::test]
+async fn skip_if_running_fires_once() {
+    let hub = start(&slow_trigger(2000, "skip_if_running = true")).await;
     let hot = r#"{"temperature": 35}"#;
 
     post_reading(&hub, "sensor-data", hot).await;
@@ -1135,23 +1142,7 @@ action = "note"
 /// stays `running` in the store, and the next start on the same data folder runs it again.
 #[tokio::test]
 async fn shutdown_leaves_a_long_run_for_the_next_start() {
-    let body = r#"
-[[actions]]
-name = "slow"
-  [[actions.steps]]
-  component = "sleep"
-  duration_ms = 60000
-
-[[triggers]]
-name = "slow-hot"
-area = "Office"
-layer = "Webhooks"
-device = "sensor-data"
-field = "temperature"
-operator = ">"
-value = 30
-action = "slow"
-"#;
+    let body = slow_trigger(60_000, "");
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_text(
         dir.path(),
