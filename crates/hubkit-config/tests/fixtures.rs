@@ -598,11 +598,18 @@ fn example_config_is_valid() {
             "sensor-data",
             "sensor-data-basic",
             "sensor-data-query",
-            "camera-upload"
+            "camera-upload",
+            "hot-alerts"
         ]
     );
     assert!(config.webhooks.iter().all(|w| w.enabled));
-    assert_eq!(config.topology.bindings().len(), 9);
+    assert_eq!(config.topology.bindings().len(), 10);
+    let actions: Vec<&str> = config.actions.iter().map(|a| a.name()).collect();
+    assert_eq!(actions, ["hot-alert"]);
+    assert_eq!(config.actions[0].steps().len(), 2);
+    let triggers: Vec<&str> = config.triggers.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(triggers, ["too-hot"]);
+    assert_eq!(config.triggers[0].action, "hot-alert");
     let formats: Vec<&str> = config.cameras.iter().map(|c| c.format.as_str()).collect();
     assert_eq!(
         formats,

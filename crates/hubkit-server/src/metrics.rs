@@ -268,7 +268,8 @@ impl Metrics {
             "Finished action runs by action and status (succeeded or failed)",
             action_runs.clone(),
         );
-        let action_start_delay = Histogram::new(exponential_buckets(0.000_1, 2.0, 18));
+        // 0.1 ms to about 28 minutes, for a queue that drains after a long peak.
+        let action_start_delay = Histogram::new(exponential_buckets(0.000_1, 2.0, 25));
         registry.register(
             "action_start_delay_seconds",
             "Time from an action run's creation, just before its commit, to its start",

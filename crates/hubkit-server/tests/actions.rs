@@ -906,6 +906,25 @@ name = "write-anywhere"
     let error = run["error"].as_str().expect("error");
     assert!(error.contains("the path is absolute"), "{error}");
     assert!(!absolute.exists());
+
+    // Symbolic links inside the folder are not followed, whether they name a folder, a
+    // file or nothing yet.
+    let outside = hub.dir.path().join("outside");
+    std::fs::create_dir(&outside).expect("outside folder");
+    std::os::unix::fs::symlink(&outside, root.join("link")).expect("folder link");
+    std::os::unix::fs::symlink(outside.join("file.log"), root.join("flink.log"))
+        .expect("file link");
+    for path in ["link/x.log", "link/sub/y.log", "flink.log"] {
+        let run = run_now(&hub, "write-anywhere", &json!({ "path": path })).await;
+        assert_eq!(run["status"], "failed", "{path}: {run:#}");
+        let error = run["error"].as_str().expect("error");
+        assert!(error.contains("is a symbolic link"), "{path}: {error}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&outside).expect("outside").count(),
+        0,
+        "nothing was written through a link"
+    );
     hub.stop().await;
 }
 

@@ -26,7 +26,7 @@ pub enum Error {
     },
 
     /// An operator given the wrong number of operands.
-    #[error("operator {operator:?} takes {expected}, but {count} were given")]
+    #[error("operator {operator:?} takes {expected}, but got {count}")]
     OperandCount {
         /// The operator name as written.
         operator: String,
@@ -97,7 +97,8 @@ pub enum Error {
     /// A cron expression that does not have exactly six fields.
     #[error(
         "cron expression {expression:?} has {count} fields; it must have 6: second, minute, \
-         hour, day of month, month and day of week"
+         hour, day of month, month and day of week (nicknames such as @daily are not \
+         supported)"
     )]
     CronFieldCount {
         /// The expression as written.
@@ -107,7 +108,11 @@ pub enum Error {
     },
 
     /// A six-field cron expression that the cron parser rejects.
-    #[error("invalid cron expression {expression:?}")]
+    #[error(
+        "invalid cron expression {expression:?}: {source}; the fields are second 0-59, \
+         minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC and day of week \
+         0-6 or SUN-SAT"
+    )]
     InvalidCron {
         /// The expression as written.
         expression: String,

@@ -495,12 +495,12 @@ fn condition_errors_point_at_their_key() {
         (
             "operator = \"range\"\nvalue = 40",
             "triggers[0].value",
-            "takes 2 operands, the minimum and the maximum, but 1 were given",
+            "takes 2 operands, the minimum and the maximum, but got 1",
         ),
         (
             "operator = \">\"",
             "triggers[0].operator",
-            "but 0 were given; set `value`",
+            "but got 0; set `value`",
         ),
         (
             "value = 5",

@@ -110,6 +110,8 @@ impl HubEffects {
     }
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
+        // Query strings often carry tokens, and errors are stored with the run and logged.
+        let shown = without_query(&request.url);
         let client = self.client(request.ca_file.as_deref())?;
         let mut builder = http::Request::builder()
             .method(request.method.as_str())
@@ -119,24 +121,23 @@ impl HubEffects {
         }
         let http_request = builder
             .body(Full::new(Bytes::from(request.body.unwrap_or_default())))
-            .map_err(|err| format!("invalid request to {}: {err}", request.url))?;
+            .map_err(|err| format!("invalid request to {shown}: {err}"))?;
         let exchange = async {
             let response = client
                 .request(http_request)
                 .await
-                .map_err(|err| format!("request to {} failed: {}", request.url, chain(&err)))?;
+                .map_err(|err| format!("request to {shown} failed: {}", chain(&err)))?;
             let status = response.status().as_u16();
             let body = read_limited(response.into_body(), MAX_RESPONSE_BYTES)
                 .await
-                .map_err(|err| format!("reading the response of {} failed: {err}", request.url))?;
+                .map_err(|err| format!("reading the response of {shown} failed: {err}"))?;
             Ok(HttpResponse { status, body })
         };
         tokio::time::timeout(request.timeout, exchange)
             .await
             .unwrap_or_else(|_| {
                 Err(format!(
-                    "request to {} timed out after {} ms",
-                    request.url,
+                    "request to {shown} timed out after {} ms",
                     request.timeout.as_millis()
                 ))
             })
@@ -145,7 +146,7 @@ impl HubEffects {
 
 impl Effects for HubEffects {
     async fn http(&self, request: HttpRequest) -> Result<HttpResponse, String> {
-        debug!(http.method = request.method.as_str(), url = %request.url, "action HTTP request");
+        debug!(http.method = request.method.as_str(), url = %without_query(&request.url), "action HTTP request");
         self.send(request).await
     }
 
@@ -212,6 +213,25 @@ impl HubEffectsWriter {
         let failed = |what: &str, err: std::io::Error| {
             format!("failed to {what} {}: {err}", target.display())
         };
+        // A link inside the folder could lead the write anywhere the user hubkitd runs as
+        // may write, so no part of the path below the folder may be a symbolic link. The
+        // folder itself may be one, for example to another disk.
+        let mut below = self.root.clone();
+        for component in path.components() {
+            below.push(component);
+            match std::fs::symlink_metadata(&below) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(format!(
+                        "{} is a symbolic link; File Write does not follow links, so write to \
+                         a path without one",
+                        below.display()
+                    ));
+                }
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => break,
+                Err(err) => return Err(failed("inspect", err)),
+            }
+        }
         if let Some(parent) = target.parent() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -280,6 +300,14 @@ async fn read_limited(
         );
     }
     Ok(kept)
+}
+
+/// Returns `url` without its query string and fragment, for messages and logs.
+fn without_query(url: &str) -> String {
+    match url.find(['?', '#']) {
+        Some(end) => format!("{}?…", &url[..end]),
+        None => url.to_owned(),
+    }
 }
 
 /// Formats an error with its causes, which hyper's client errors keep apart.

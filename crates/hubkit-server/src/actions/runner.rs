@@ -47,7 +47,7 @@ struct Done {
 /// normal thread when both want the CPU. Under an ingest peak that uses every core, runs
 /// wait in the store's durable queue and catch up when the peak is over, instead of
 /// taking CPU time from ingest.
-const RUNNER_NICENESS_PERCENT: u8 = 25;
+const RUNNER_NICENESS_PERCENT: u8 = 24;
 
 /// Starts the runner on a thread of its own with a lower priority and a single-threaded
 /// Tokio runtime, and returns the thread's handle. Action steps mostly wait on the
@@ -69,7 +69,8 @@ pub(crate) fn spawn_thread(
     std::thread::Builder::new()
         .name("hubkit-actions".to_owned())
         .spawn(move || {
-            // A priority value of 25 of 100 is niceness 10 for normal threads on Linux.
+            // thread-priority maps 24 on its scale of 0 to 99 to niceness 10 for normal
+            // threads on Linux.
             let lowered = thread_priority::ThreadPriorityValue::try_from(RUNNER_NICENESS_PERCENT)
                 .map_err(|err| err.to_string())
                 .and_then(|value| {
@@ -210,7 +211,7 @@ async fn execute(state: &AppState, effects: &HubEffects, run: &ActionRun) -> Run
         .instrument(span)
         .await;
     if let Some(error) = outcome.error.as_deref() {
-        warn!(run.id = %run.id, action = %run.action, error, "action run failed");
+        warn!(run.id = %run.id, action = %run.action, error = %cap(error), "action run failed");
     } else {
         debug!(
             run.id = %run.id,
@@ -222,7 +223,7 @@ async fn execute(state: &AppState, effects: &HubEffects, run: &ActionRun) -> Run
     RunResult {
         succeeded: outcome.succeeded,
         steps: outcome.steps.iter().map(step_json).collect(),
-        error: outcome.error,
+        error: outcome.error.as_deref().map(cap),
         output: outcome.output,
     }
 }
@@ -309,6 +310,22 @@ async fn finish_loop(
     }
 }
 
+/// Largest error message kept with a run or logged, in bytes. A message can quote input,
+/// such as a 70,000-byte topic, so it is cut.
+const MAX_ERROR_BYTES: usize = 1024;
+
+/// Returns `error` cut to [`MAX_ERROR_BYTES`] at a character boundary, marked with `…`.
+fn cap(error: &str) -> String {
+    if error.len() <= MAX_ERROR_BYTES {
+        return error.to_owned();
+    }
+    let mut end = MAX_ERROR_BYTES;
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &error[..end])
+}
+
 /// Converts a step record to the JSON stored with the run and shown by the API.
 fn step_json(step: &StepRecord) -> Value {
     let status = match step.status {
@@ -323,7 +340,7 @@ fn step_json(step: &StepRecord) -> Value {
         "attempts": step.attempts,
         "started_ms": step.started.as_millis() as u64,
         "finished_ms": step.finished.as_millis() as u64,
-        "error": step.error,
+        "error": step.error.as_deref().map(cap),
         "output_preview": step.output_preview,
     })
 }

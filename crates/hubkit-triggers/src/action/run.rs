@@ -413,6 +413,22 @@ fn build_request(settings: &HttpSettings<'_>, context: &Value) -> Result<HttpReq
     if !matches!(scheme.as_deref(), Some("http" | "https")) {
         return Err(format!("url {url:?} must start with http:// or https://"));
     }
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    if authority.is_empty() {
+        return Err(format!("url {url:?} has no host"));
+    }
+    if let Some((_, host)) = authority.rsplit_once('@') {
+        // The credentials are left out of the message, which is stored with the run.
+        return Err(format!(
+            "url with host {host:?} contains a user name or password, which would not be \
+             sent; put the credentials in an Authorization header instead"
+        ));
+    }
 
     let mut rendered_headers = Vec::with_capacity(headers.len() + 1);
     for (name, value) in headers.iter() {

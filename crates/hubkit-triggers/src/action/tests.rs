@@ -391,6 +391,27 @@ fn template_error_fails_step() {
 }
 
 #[test]
+fn url_without_host_or_with_credentials_fails_before_io() {
+    let cases = [
+        ("http://", "has no host"),
+        ("https:///path", "has no host"),
+        (
+            "http://user:s3cret@example.com/x",
+            "contains a user name or password",
+        ),
+    ];
+    for (url, rule) in cases {
+        let effects = FakeEffects::default();
+        let outcome = run(vec![http_step(url, None, 3)], input(), &effects);
+        let error = outcome.steps[0].error.as_deref().unwrap();
+        assert!(error.contains(rule), "{url}: {error}");
+        assert!(!error.contains("s3cret"), "{url}: {error}");
+        assert_eq!(outcome.steps[0].attempts, 0, "{url}");
+        assert!(effects.calls().is_empty(), "{url}");
+    }
+}
+
+#[test]
 fn path_traversal_rejected() {
     for path in [
         "../secret",
