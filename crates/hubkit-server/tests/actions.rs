@@ -1199,3 +1199,33 @@ async fn shutdown_leaves_a_long_run_for_the_next_start() {
     );
     restarted.stop().await;
 }
+
+/// Proves that the runner's thread runs at niceness 10 on Linux, so that actions take
+/// little CPU time from ingest while ingest keeps every core busy.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn runner_thread_runs_at_niceness_ten() {
+    let hub = start(NOTE_ACTION).await;
+    let deadline = Instant::now() + WAIT;
+    let niceness = loop {
+        let found = std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .filter_map(Result::ok)
+            .find(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.trim() == "hubkit-actions")
+            })
+            .and_then(|task| std::fs::read_to_string(task.path().join("stat")).ok());
+        if let Some(stat) = found {
+            // The fields after the command name, which is in parentheses; niceness is the
+            // 19th field of the whole line.
+            let after = stat.rsplit_once(')').expect("stat line").1;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            break fields[16].parse::<i32>().expect("niceness");
+        }
+        assert!(Instant::now() < deadline, "no hubkit-actions thread");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(niceness, 10);
+    hub.stop().await;
+}

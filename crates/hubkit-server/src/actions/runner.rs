@@ -47,7 +47,7 @@ struct Done {
 /// normal thread when both want the CPU. Under an ingest peak that uses every core, runs
 /// wait in the store's durable queue and catch up when the peak is over, instead of
 /// taking CPU time from ingest.
-const RUNNER_NICENESS_PERCENT: u8 = 24;
+const RUNNER_NICENESS_PERCENT: u8 = 22;
 
 /// Starts the runner on a thread of its own with a lower priority and a single-threaded
 /// Tokio runtime, and returns the thread's handle. Action steps mostly wait on the
@@ -69,7 +69,7 @@ pub(crate) fn spawn_thread(
     std::thread::Builder::new()
         .name("hubkit-actions".to_owned())
         .spawn(move || {
-            // thread-priority maps 24 on its scale of 0 to 99 to niceness 10 for normal
+            // thread-priority maps 22 on its scale of 0 to 99 to niceness 10 for normal
             // threads on Linux.
             let lowered = thread_priority::ThreadPriorityValue::try_from(RUNNER_NICENESS_PERCENT)
                 .map_err(|err| err.to_string())
