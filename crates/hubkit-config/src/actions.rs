@@ -448,7 +448,18 @@ fn build_headers(step: &StepInput<'_>, report: &mut Report<'_>) -> Option<Vec<(S
     let mut ok = true;
     for (name, value) in headers.get_ref() {
         let field = crate::document::field_name(&step.field("headers"), name.get_ref());
-        let template = match Template::parse(value.get_ref()) {
+        let text = value.get_ref();
+        let literal = !["{{", "{%", "{#"].iter().any(|tag| text.contains(tag));
+        if literal && text.chars().any(|c| c.is_control() && c != '\t') {
+            let message = format!(
+                "header value {text:?} contains a control character such as a line break; \
+                 write the value on one line"
+            );
+            report.error(value.span(), &field, message);
+            ok = false;
+            continue;
+        }
+        let template = match Template::parse(text) {
             Ok(template) => template,
             Err(err) => {
                 report.error(value.span(), &field, err.to_string());

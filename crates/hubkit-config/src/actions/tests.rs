@@ -544,6 +544,15 @@ fn header_name_and_content_type_are_checked() {
         "{}",
         error.message
     );
+    let error = single_error(&one_step(
+        "component = \"http_request\"\nurl = \"https://h\"\nheaders = { \"X-Note\" = \"a\\nb\" }",
+    ));
+    assert_eq!(error.field, "actions[0].steps[0].headers.X-Note");
+    assert!(
+        error.message.contains("contains a control character"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
