@@ -26,6 +26,7 @@ pub struct LatencyArgs {
 pub fn run(args: &LatencyArgs) -> anyhow::Result<()> {
     let conn = Connection::open_with_flags(&args.db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("failed to open {}", args.db.display()))?;
+
     let mut statement = conn.prepare(
         "SELECT started_ns - created_ns FROM action_runs \
          WHERE trigger = ?1 AND started_ns IS NOT NULL",
@@ -36,6 +37,7 @@ pub fn run(args: &LatencyArgs) -> anyhow::Result<()> {
         let micros = u64::try_from(delay? / 1000).unwrap_or(0).max(1);
         histogram.saturating_record(micros);
     }
+
     if histogram.is_empty() {
         bail!(
             "no started runs of trigger {:?} in {}",
@@ -43,6 +45,7 @@ pub fn run(args: &LatencyArgs) -> anyhow::Result<()> {
             args.db.display()
         );
     }
+
     let ms = |micros: u64| micros as f64 / 1000.0;
     println!("runs: {}", histogram.len());
     println!(

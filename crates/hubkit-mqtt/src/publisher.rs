@@ -23,7 +23,7 @@ pub const MAX_PUBLISH_PACKET_BYTES: usize = 2 * 1024 * 1024;
 /// [`MAX_RECONNECT_DELAY`].
 const FIRST_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
-/// Longest delay between two connection attempts.
+/// Maximum delay between two connection attempts.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(30);
 
 /// State of a publisher's connection.
@@ -37,7 +37,7 @@ enum State {
     Down(String),
 }
 
-/// What the connection task reports to a waiting [`Publisher::publish`].
+/// A report of the connection task to a waiting [`Publisher::publish`].
 #[derive(Clone, Copy, Debug)]
 enum Progress {
     /// A PUBLISH went out with this packet id (0 for QoS 0).
@@ -52,10 +52,10 @@ enum Progress {
 
 /// Publishes messages to one broker and waits for the broker's acknowledgement.
 ///
-/// One message is in flight at a time, which keeps matching acknowledgements to messages
-/// trivial; on a local network that is thousands of messages a second. A publisher whose
-/// connection is down fails at once with the reason, rather than queueing messages that
-/// a restart would lose. Dropping it closes the connection.
+/// One message is in flight at a time, so each acknowledgement belongs to the message
+/// that is waiting. A publisher whose connection is down fails at once with the reason,
+/// rather than queueing messages that a restart would lose. Dropping it closes the
+/// connection.
 pub struct Publisher {
     name: String,
     client: AsyncClient,
@@ -74,8 +74,8 @@ impl Publisher {
     /// Fails when a TLS file cannot be read.
     pub fn start(settings: &BrokerSettings, hub_id: &str) -> Result<Publisher, String> {
         let base = match settings.effective_client_id(hub_id) {
-            // An empty id asks the broker to choose one for the subscriber; the publisher
-            // takes the derived one, which stays unique per hub.
+            // With an empty id the broker chooses one for the subscriber. The publisher
+            // takes the derived id instead, which stays unique per hub.
             id if id.is_empty() => BrokerSettings {
                 client_id: None,
                 ..settings.clone()
@@ -84,6 +84,7 @@ impl Publisher {
             id => id,
         };
         let client_id = format!("{base}-actions");
+
         let address = &settings.address;
         let mut options = MqttOptions::new(client_id, &address.host, address.port);
         options
@@ -233,7 +234,7 @@ async fn drive(
                 None
             }
         };
-        // Nobody waits when the channel is full; the next publish drains it first.
+        // A full channel means no publish is waiting, and the next one drains it first.
         if let Some(report) = report {
             let _ = progress.try_send(report);
         }

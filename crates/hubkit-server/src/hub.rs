@@ -414,9 +414,9 @@ impl Hub {
     }
 }
 
-/// Readies the action queue before the runner starts: runs that a crash or an unclean
-/// stop left running go back to pending, the queue depth gauge starts at the number of
-/// pending runs, and the layers that extra-layer conditions read get their latest record.
+/// Readies the action queue before the runner starts. Runs that a crash or an unclean
+/// stop left running go back to pending, and the queue depth gauge starts at the number of
+/// pending runs. The layers that extra-layer conditions read get their latest record.
 async fn prepare_actions(state: &AppState) -> Result<(), StartError> {
     let requeued = state.store.requeue_running_action_runs().await?;
     if requeued > 0 {

@@ -17,10 +17,9 @@
 //!   and `GET /api/v1/action-runs/<id>`: actions and their runs;
 //! - `GET /healthz` and `GET /metrics` (Prometheus text), without authentication.
 //!
-//! Triggers (`hubkit-triggers`) are evaluated for every record before it is stored; a
-//! trigger that fires stores a pending action run in the same transaction as the record,
-//! and a runner task executes the pending runs afterwards, so ingest never waits for an
-//! action.
+//! Triggers (`hubkit-triggers`) are evaluated for every record before it is stored. A
+//! trigger that fires stores a pending action run in the same transaction as the record.
+//! A runner executes the pending runs afterwards, so ingest never waits for an action.
 //!
 //! Every error response is an RFC 9457 problem ([`Problem`]). [`Hub::reload`] swaps in a new
 //! configuration while requests in flight finish on the old one, and [`Hub::shutdown`]

@@ -1160,7 +1160,7 @@ action = "note"
 /// Stopping the hub does not wait for a run beyond the shutdown grace period: the run
 /// stays `running` in the store, and the next start on the same data folder runs it again.
 #[tokio::test]
-async fn shutdown_leaves_a_long_run_for_the_next_start() {
+async fn shutdown_leaves_long_run_queued() {
     let body = slow_trigger(60_000, "");
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_text(

@@ -13,7 +13,7 @@ pub struct LayerName {
     pub layer: String,
 }
 
-/// What makes a trigger fire.
+/// The source of a trigger's firings.
 #[derive(Debug, Clone)]
 pub enum TriggerSource {
     /// Each record stored in the key layer, checked against conditions.
@@ -44,7 +44,7 @@ pub struct Trigger {
     pub name: String,
     /// Whether the trigger is evaluated at all.
     pub enabled: bool,
-    /// What makes it fire.
+    /// The source of its firings.
     pub source: TriggerSource,
     /// Interval, threshold mode, active hours and skip-if-running. Timer triggers use
     /// only the active hours and skip-if-running.

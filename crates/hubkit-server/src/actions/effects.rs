@@ -111,7 +111,7 @@ impl HubEffects {
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, String> {
         // Query strings often carry tokens, and errors are stored with the run and logged.
-        let shown = without_query(&request.url);
+        let url_text = without_query(&request.url);
         let client = self.client(request.ca_file.as_deref())?;
         let mut builder = http::Request::builder()
             .method(request.method.as_str())
@@ -121,23 +121,22 @@ impl HubEffects {
         }
         let http_request = builder
             .body(Full::new(Bytes::from(request.body.unwrap_or_default())))
-            .map_err(|err| format!("invalid request to {shown}: {err}"))?;
+            .map_err(|err| format!("invalid request to {url_text}: {err}"))?;
         let exchange = async {
-            let response = client
-                .request(http_request)
-                .await
-                .map_err(|err| format!("request to {shown} failed: {}", chain(&err)))?;
+            let response = client.request(http_request).await.map_err(|err| {
+                format!("request to {url_text} failed: {}", crate::error_chain(&err))
+            })?;
             let status = response.status().as_u16();
             let body = read_limited(response.into_body(), MAX_RESPONSE_BYTES)
                 .await
-                .map_err(|err| format!("reading the response of {shown} failed: {err}"))?;
+                .map_err(|err| format!("reading the response of {url_text} failed: {err}"))?;
             Ok(HttpResponse { status, body })
         };
         tokio::time::timeout(request.timeout, exchange)
             .await
             .unwrap_or_else(|_| {
                 Err(format!(
-                    "request to {shown} timed out after {} ms",
+                    "request to {url_text} timed out after {} ms",
                     request.timeout.as_millis()
                 ))
             })
@@ -283,14 +282,14 @@ async fn read_limited(
     mut body: hyper::body::Incoming,
     limit: usize,
 ) -> Result<Vec<u8>, hyper::Error> {
-    let mut kept = Vec::new();
+    let mut kept_bytes = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame?;
         if let Ok(data) = frame.into_data() {
             total = total.saturating_add(data.len());
-            let room = limit.saturating_sub(kept.len());
-            kept.extend_from_slice(&data[..data.len().min(room)]);
+            let room = limit.saturating_sub(kept_bytes.len());
+            kept_bytes.extend_from_slice(&data[..data.len().min(room)]);
         }
     }
     if total > limit {
@@ -299,7 +298,7 @@ async fn read_limited(
             limit, "action HTTP response body cut to the limit"
         );
     }
-    Ok(kept)
+    Ok(kept_bytes)
 }
 
 /// Returns `url` without its query string and fragment, for messages and logs.
@@ -308,9 +307,4 @@ fn without_query(url: &str) -> String {
         Some(end) => format!("{}?…", &url[..end]),
         None => url.to_owned(),
     }
-}
-
-/// Formats an error with its causes, which hyper's client errors keep apart.
-fn chain(err: &dyn std::error::Error) -> String {
-    crate::error_chain(err)
 }

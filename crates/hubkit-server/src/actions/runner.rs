@@ -23,7 +23,7 @@ pub const ACTION_CONCURRENCY: usize = 16;
 const FINISH_BATCH: usize = 256;
 
 /// How long the finisher waits after a run ended for more to end, so that it records them
-/// in one transaction. It delays only the run's `finished` status and the API's answer.
+/// in one transaction. It delays only the run's `finished` status and the API's response.
 const FINISH_GATHER: Duration = Duration::from_millis(5);
 
 /// How often the runner looks for pending runs without a wake-up. Every write of a run
@@ -165,8 +165,8 @@ pub(crate) async fn run(
             tokio::spawn(async move {
                 let result = execute(&state, &effects, &run).await;
                 state.metrics.actions_in_progress.dec();
-                // The send fails only after shutdown stopped the finisher; the run then stays
-                // `running` and runs again after the next start.
+                // After shutdown stopped the finisher the send fails, so the run stays
+                // `running` in the store and runs again after the next start.
                 let _ = done.send(Done { run, result });
                 drop(permit);
             });

@@ -195,7 +195,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn cron_trigger_fires_at_each_time_under_paused_time() {
+    async fn cron_fires_each_time_paused() {
         let host = Arc::new(FakeHost {
             schedules: Mutex::new(vec![
                 ("half-minute".to_owned(), schedule("*/30 * * * * *")),
@@ -241,7 +241,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn trigger_added_by_reload_waits_for_its_next_time() {
+    async fn reload_added_timer_waits_next_time() {
         let host = Arc::new(FakeHost {
             schedules: Mutex::new(Vec::new()),
             fired: Mutex::new(Vec::new()),

@@ -78,15 +78,19 @@ fn add_records(conn: &Connection, runs: &mut [(Option<i64>, ActionRun)]) -> Resu
     Ok(())
 }
 
-/// Decodes `raw` rows and adds their records' fields to their input.
-fn decode_all(conn: &Connection, raw: Vec<RawRun>) -> Result<Vec<ActionRun>, StoreError> {
-    let mut runs = raw
-        .into_iter()
+/// Decodes `raw` rows, each with the `seq` of its record.
+fn decode_with_records(raw: Vec<RawRun>) -> Result<Vec<(Option<i64>, ActionRun)>, StoreError> {
+    raw.into_iter()
         .map(|raw| {
             let record_seq = raw.record_seq;
             raw.decode().map(|run| (record_seq, run))
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+/// Decodes `raw` rows and adds their records' fields to their input.
+fn decode_all(conn: &Connection, raw: Vec<RawRun>) -> Result<Vec<ActionRun>, StoreError> {
+    let mut runs = decode_with_records(raw)?;
     add_records(conn, &mut runs)?;
     Ok(runs.into_iter().map(|(_, run)| run).collect())
 }
@@ -176,13 +180,7 @@ fn claim_now(
         })
         .map_err(update_error)?;
     // A row that does not decode rolls the claim back, so it stays pending.
-    let mut runs = raw
-        .into_iter()
-        .map(|raw| {
-            let record_seq = raw.record_seq;
-            raw.decode().map(|run| (record_seq, run))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut runs = decode_with_records(raw)?;
     tx.commit().map_err(update_error)?;
     // SQLite does not order the rows of RETURNING.
     runs.sort_by_key(|(_, run)| run.cursor);

@@ -426,7 +426,7 @@ async fn finish_records_outcome() {
 }
 
 #[tokio::test]
-async fn batch_finish_commits_each_run_and_names_the_missing() {
+async fn batch_finish_reports_missing_runs() {
     let folder = tempdir();
     let store = open(&folder);
     insert_api_runs(&store, 3).await;
@@ -478,7 +478,7 @@ async fn batch_finish_commits_each_run_and_names_the_missing() {
 }
 
 #[tokio::test]
-async fn claims_and_finishes_leave_the_writer_synchronous_full() {
+async fn claims_keep_writer_sync_full() {
     async fn level(store: &Store) -> i64 {
         store
             .with_writer_connection(|conn| {

@@ -391,7 +391,7 @@ fn template_error_fails_step() {
 }
 
 #[test]
-fn url_without_host_or_with_credentials_fails_before_io() {
+fn bad_url_fails_before_io() {
     let cases = [
         ("http://", "has no host"),
         ("https:///path", "has no host"),
