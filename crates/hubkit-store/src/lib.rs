@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod action_runs;
+mod activity;
 mod camera;
 mod codec;
 mod cursor;

@@ -185,6 +185,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // stores a copy of the record in `input`; reading the run adds the record's fields.
     // Older rows keep their full input and a NULL `record_seq`.
     "ALTER TABLE action_runs ADD COLUMN record_seq INTEGER;",
+    // Version 8: the queue of runs that triggers fired for records. Ingest writes one row
+    // per record with the JSON array of its runs, instead of one `action_runs` row and
+    // three index entries per run; a runner's claim turns rows into `action_runs` rows
+    // when it takes their runs, and deletes them. `count` is the number of runs in `runs`,
+    // and `first_id` the id of the first; the code of `action_runs::queue` describes the
+    // form of `runs`.
+    "CREATE TABLE action_queue (
+        seq INTEGER PRIMARY KEY,
+        data_id TEXT NOT NULL,
+        record_seq INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        created_ns INTEGER NOT NULL,
+        first_id TEXT NOT NULL,
+        runs TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// Returns the newest schema version this code can migrate to.

@@ -1,3 +1,4 @@
+use crate::activity::Activity;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -77,6 +78,7 @@ pub(crate) struct Inner {
     broadcast: broadcast::Sender<Arc<StoredRecord>>,
     readers: Mutex<Vec<Connection>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    activity: Arc<Activity>,
 }
 
 impl Store {
@@ -97,7 +99,9 @@ impl Store {
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let broadcast_capacity = options.broadcast_capacity.clamp(1, MAX_BROADCAST_CAPACITY);
         let (broadcast, _) = broadcast::channel(broadcast_capacity);
+        let activity = Arc::new(Activity::new());
         let writer = Writer::new(
+            activity.clone(),
             conn,
             receiver,
             broadcast.clone(),
@@ -122,8 +126,15 @@ impl Store {
                 broadcast,
                 readers: Mutex::new(Vec::new()),
                 writer: tokio::sync::Mutex::new(Some(handle)),
+                activity,
             }),
         })
+    }
+
+    /// Returns whether a commit stored records within `window` before now. Background
+    /// work, such as an action runner, can use it to leave the writer to ingest.
+    pub fn records_written_within(&self, window: std::time::Duration) -> bool {
+        self.inner.activity.within(window)
     }
 
     /// Stores `records` in one transaction and returns their cursors, in order.

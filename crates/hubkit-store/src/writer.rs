@@ -11,6 +11,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::action_runs::{EncodedActionRun, insert_runs};
+use crate::activity::Activity;
 use crate::codec::{EncodedRecord, INSERT_SQL, SourceCache, insert_row};
 use crate::files::{NewFile, insert_file};
 use crate::mqtt::{MqttExtra, insert_extra, is_redelivery};
@@ -90,6 +91,7 @@ enum BatchError {
 
 /// State of the writer thread.
 pub(crate) struct Writer {
+    activity: Arc<Activity>,
     conn: Connection,
     receiver: mpsc::Receiver<Message>,
     broadcast: broadcast::Sender<Arc<StoredRecord>>,
@@ -105,6 +107,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Creates the state; `max_batch` 0 counts as 1.
     pub(crate) fn new(
+        activity: Arc<Activity>,
         conn: Connection,
         receiver: mpsc::Receiver<Message>,
         broadcast: broadcast::Sender<Arc<StoredRecord>>,
@@ -113,6 +116,7 @@ impl Writer {
         path: PathBuf,
     ) -> Writer {
         Writer {
+            activity,
             conn,
             receiver,
             broadcast,
@@ -224,6 +228,9 @@ impl Writer {
         let started = Instant::now();
         let replies = write_batch(&mut self.conn, &mut self.sources, &batch);
         let stats = self.publish(&mut batch, &replies, started.elapsed());
+        if stats.records > 0 {
+            self.activity.mark();
+        }
         self.log_failures(&replies, records);
         if stats.requests > 0 {
             self.observe(&stats);

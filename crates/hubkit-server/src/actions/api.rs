@@ -204,6 +204,7 @@ pub(crate) async fn list(
     Ok(json_response(&json!({
         "runs": runs,
         "next_before": page.next_before,
+        "queued": page.queued,
     })))
 }
 

@@ -55,7 +55,12 @@ impl Shared {
     /// Counts a queued run of `trigger`.
     pub(crate) fn hold(&self, trigger: &str) {
         let mut active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
-        *active.entry(trigger.to_owned()).or_default() += 1;
+        match active.get_mut(trigger) {
+            Some(count) => *count += 1,
+            None => {
+                active.insert(trigger.to_owned(), 1);
+            }
+        }
     }
 
     fn is_active(&self, trigger: &str) -> bool {
@@ -185,19 +190,22 @@ impl Engine {
         if self.is_idle() {
             return Vec::new();
         }
-        let mut runs = Vec::new();
+        let mut runs: Vec<NewActionRun> = Vec::new();
+        let mut fired_at = None;
+        let mut ids = RunIds::default();
         for (index, record) in records.iter().enumerate() {
             if let Some(triggers) = self.by_layer.get(&record.layer_id) {
                 for &position in triggers {
                     let live = &self.triggers[position];
                     if self.offer(shared, live, record, now) {
                         shared.hold(&live.trigger.name);
+                        let fired_at = fired_at.get_or_insert_with(|| format_timestamp(&now));
                         runs.push(NewActionRun {
-                            id: Uuid::now_v7().simple().to_string(),
+                            id: ids.next(),
                             trigger: Some(live.trigger.name.clone()),
                             action: live.trigger.action.clone(),
                             record: Some(index),
-                            input: trigger_input(&live.trigger, now),
+                            input: trigger_input(&live.trigger, fired_at),
                             created_at: now,
                         });
                     }
@@ -281,22 +289,52 @@ impl Engine {
             trigger: Some(name.to_owned()),
             action: live.trigger.action.clone(),
             record: None,
-            input: trigger_input(&live.trigger, now),
+            input: trigger_input(&live.trigger, &format_timestamp(&now)),
             created_at: now,
         })
     }
 }
 
+/// Ids of the runs of one evaluation: a UUIDv7, then the numbers after it. The store keeps
+/// only the first id of the runs that one record fired when they follow each other.
+#[derive(Default)]
+struct RunIds {
+    next: Option<u128>,
+}
+
+impl RunIds {
+    /// Returns the next id as 32 lowercase hex digits.
+    fn next(&mut self) -> String {
+        let id = match self.next {
+            Some(id) => id,
+            // The low 62 bits of a UUIDv7 are random; an id this close to their end
+            // would carry into the variant bits within a few thousand runs, so it is
+            // drawn again.
+            None => loop {
+                let id = Uuid::now_v7().as_u128();
+                if id & RANDOM_LOW_BITS < RANDOM_LOW_BITS - (1 << 20) {
+                    break id;
+                }
+            },
+        };
+        self.next = Some(id + 1);
+        format!("{id:032x}")
+    }
+}
+
+/// The random low 62 bits of a UUIDv7.
+const RANDOM_LOW_BITS: u128 = (1 << 62) - 1;
+
 /// Builds the stored input of a run: `TriggerName`, `Properties` and `FiredAt`. For a run fired
 /// by a record, the store puts the record's fields, as the records API shows them, in
 /// front of these when it reads the run, so the record is not stored twice.
-fn trigger_input(trigger: &Trigger, now: DateTime<Utc>) -> Value {
-    let mut input = Map::new();
+fn trigger_input(trigger: &Trigger, fired_at: &str) -> Value {
+    let mut input = Map::with_capacity(3);
     input.insert("TriggerName".to_owned(), Value::from(trigger.name.clone()));
     input.insert(
         "Properties".to_owned(),
         Value::Object(trigger.properties.clone()),
     );
-    input.insert("FiredAt".to_owned(), Value::from(format_timestamp(&now)));
+    input.insert("FiredAt".to_owned(), Value::from(fired_at));
     Value::Object(input)
 }

@@ -1,10 +1,13 @@
 //! Action runs: the durable queue of actions that triggers fired or the API started.
 //!
-//! A run is written as `pending`, in the same transaction as the record that fired it.
-//! A runner claims pending runs (they become `running`), executes them and finishes
-//! each one as `succeeded` or `failed`. After a crash, runs left `running` go back to
+//! The runs that triggers fire for a record are written as one queue row, in the same
+//! transaction as the record. A runner's claim turns queue rows into `pending` runs and
+//! marks the runs it takes `running`; it executes them and finishes each one as
+//! `succeeded` or `failed`. A run without a record, such as one started through the API,
+//! is written as `pending` directly. After a crash, runs left `running` go back to
 //! `pending`, so every run executes at least once.
 
+mod queue;
 mod sql;
 mod store;
 
@@ -20,6 +23,8 @@ use crate::query::{DEFAULT_PAGE, MAX_PAGE};
 use crate::{Cursor, StoreError};
 
 pub(crate) use sql::insert_runs;
+#[cfg(test)]
+pub(crate) use sql::materialize;
 
 /// State of an action run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,6 +107,9 @@ pub struct FinishedRun {
     pub steps: serde_json::Value,
     /// Error of a failed run.
     pub error: Option<String>,
+    /// Time the run started, when it is later than its claim: a runner that claims runs
+    /// in batches starts some of them after a wait. `None` keeps the claim time.
+    pub started_at: Option<DateTime<Utc>>,
     /// Time the run finished.
     pub finished_at: DateTime<Utc>,
 }
@@ -184,23 +192,42 @@ pub struct ActionRunPage {
     pub runs: Vec<ActionRun>,
     /// `before` value of the next page, set when older matching runs exist.
     pub next_before: Option<Cursor>,
+    /// Runs that triggers fired for stored records and that no runner has taken yet.
+    /// They wait in the queue of their record and are listed from the moment a runner
+    /// takes them; see [`Store::claim_action_runs`](crate::Store::claim_action_runs).
+    pub queued: u64,
 }
 
-/// A [`NewActionRun`] with its columns prepared by the caller's task.
+/// Action runs of one write, with their columns prepared by the caller's task.
 #[derive(Debug)]
-pub(crate) struct EncodedActionRun {
-    id: String,
-    trigger: Option<String>,
-    action: String,
-    data_id: Option<String>,
-    /// Index of the record into the records of the same write.
-    record: Option<usize>,
-    input: String,
-    created_ns: i64,
+pub(crate) enum EncodedActionRun {
+    /// A run without a record, such as one started through the API or by a timer: it is
+    /// stored as a pending `action_runs` row.
+    Direct {
+        id: String,
+        trigger: Option<String>,
+        action: String,
+        input: String,
+        created_ns: i64,
+    },
+    /// The runs that triggers fired for one record: one `action_queue` row. The runner
+    /// turns it into `action_runs` rows when it takes the runs, so ingest writes one small
+    /// row per record however many triggers fire.
+    Queued {
+        /// Index of the record into the records of the same write.
+        record: usize,
+        data_id: String,
+        count: usize,
+        created_ns: i64,
+        first_id: String,
+        /// The runs in the form of [`queue::encode`].
+        runs: String,
+    },
 }
 
 /// Checks the ids of `runs`, resolves their record indexes into `records` and
-/// serializes their input.
+/// serializes their input. Runs that name a record are grouped into one queue row per
+/// record, in their order.
 ///
 /// # Errors
 ///
@@ -210,33 +237,45 @@ pub(crate) fn encode_runs(
     runs: Vec<NewActionRun>,
     records: &[Record],
 ) -> Result<Vec<EncodedActionRun>, StoreError> {
-    runs.into_iter()
-        .map(|run| {
-            let id = normalize_id(&run.id)?;
-            let data_id = match run.record {
-                None => None,
-                Some(index) => match records.get(index) {
-                    Some(record) => Some(record.data_id.to_string()),
-                    None => {
-                        return Err(StoreError::ActionRunRecordOutOfRange {
-                            id,
-                            index,
-                            records: records.len(),
-                        });
-                    }
-                },
-            };
-            Ok(EncodedActionRun {
+    let mut encoded = Vec::new();
+    // Runs fired for each record, by record index, in the order of their first run.
+    let mut groups: Vec<(usize, Vec<(String, NewActionRun)>)> = Vec::new();
+    for run in runs {
+        let id = normalize_id(&run.id)?;
+        let Some(index) = run.record else {
+            encoded.push(EncodedActionRun::Direct {
+                created_ns: time_ns(&run.created_at),
+                input: run.input.to_string(),
                 id,
                 trigger: run.trigger,
                 action: run.action,
-                data_id,
-                record: run.record,
-                input: run.input.to_string(),
-                created_ns: time_ns(&run.created_at),
-            })
-        })
-        .collect()
+            });
+            continue;
+        };
+        if index >= records.len() {
+            return Err(StoreError::ActionRunRecordOutOfRange {
+                id,
+                index,
+                records: records.len(),
+            });
+        }
+        match groups.iter_mut().find(|(record, _)| *record == index) {
+            Some((_, group)) => group.push((id, run)),
+            None => groups.push((index, vec![(id, run)])),
+        }
+    }
+    for (index, group) in groups {
+        let created_ns = time_ns(&group[0].1.created_at);
+        encoded.push(EncodedActionRun::Queued {
+            record: index,
+            data_id: records[index].data_id.to_string(),
+            count: group.len(),
+            created_ns,
+            runs: queue::encode(&group, created_ns),
+            first_id: group[0].0.clone(),
+        });
+    }
+    Ok(encoded)
 }
 
 /// Returns `id` in lowercase when it is 32 hex digits.

@@ -4,7 +4,7 @@ use chrono::DateTime;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
-use super::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, EncodedActionRun};
+use super::{ActionRun, ActionRunPage, ActionRunQuery, ActionRunStatus, EncodedActionRun, queue};
 use crate::codec::{SELECT_COLUMNS, decode_row};
 use crate::{Cursor, StoreError};
 
@@ -12,38 +12,161 @@ use crate::{Cursor, StoreError};
 const COLUMNS: &str = "seq, id, trigger, action, data_id, status, input, steps, error, \
      attempts, created_ns, started_ns, finished_ns, record_seq";
 
-/// Inserts `runs` as pending, each with the `seq` of its record from `records`, the
-/// cursors of the records of the same write. Runs inside the transaction that inserted
-/// the records.
+/// Inserts `runs`: direct runs as pending rows, and the runs fired for a record as one
+/// queue row with the `seq` of its record from `records`, the cursors of the records of
+/// the same write. Runs inside the transaction that inserted the records.
 pub(crate) fn insert_runs(
     conn: &Connection,
     runs: &[EncodedActionRun],
     records: &[Cursor],
 ) -> rusqlite::Result<()> {
-    if runs.is_empty() {
-        return Ok(());
-    }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO action_runs \
-         (id, trigger, action, data_id, status, input, created_ns, record_seq) \
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
-    )?;
     for run in runs {
-        let record_seq = run
-            .record
-            .and_then(|index| records.get(index))
-            .map(|cursor| cursor.seq());
-        insert.execute(params![
-            run.id,
-            run.trigger,
-            run.action,
-            run.data_id,
-            run.input,
-            run.created_ns,
-            record_seq
-        ])?;
+        match run {
+            EncodedActionRun::Direct {
+                id,
+                trigger,
+                action,
+                input,
+                created_ns,
+            } => {
+                conn.prepare_cached(
+                    "INSERT INTO action_runs (id, trigger, action, status, input, created_ns) \
+                     VALUES (?1, ?2, ?3, 'pending', ?4, ?5)",
+                )?
+                .execute(params![id, trigger, action, input, created_ns])?;
+            }
+            EncodedActionRun::Queued {
+                record,
+                data_id,
+                count,
+                created_ns,
+                first_id,
+                runs,
+            } => {
+                // The store resolved the index when it encoded the runs.
+                let Some(cursor) = records.get(*record) else {
+                    continue;
+                };
+                conn.prepare_cached(
+                    "INSERT INTO action_queue \
+                     (data_id, record_seq, count, created_ns, first_id, runs) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    data_id,
+                    cursor.seq(),
+                    i64::try_from(*count).unwrap_or(i64::MAX),
+                    created_ns,
+                    first_id,
+                    runs
+                ])?;
+            }
+        }
     }
     Ok(())
+}
+
+/// One `action_queue` row.
+struct QueueRow {
+    seq: i64,
+    data_id: String,
+    record_seq: i64,
+    created_ns: i64,
+    first_id: String,
+    runs: String,
+}
+
+/// Turns the oldest queue rows into pending runs until they held at least `wanted`
+/// runs, or the queue is empty, and deletes those rows. Returns the number of runs
+/// written and the number of rows taken. A row whose runs do not decode becomes one failed run that says so, so a
+/// damaged row neither blocks the queue nor disappears unnoticed.
+pub(crate) fn materialize(
+    conn: &Connection,
+    wanted: usize,
+    now_ns: i64,
+) -> rusqlite::Result<(usize, usize)> {
+    let rows = {
+        let mut select = conn.prepare_cached(
+            "SELECT seq, data_id, record_seq, created_ns, first_id, runs, count \
+             FROM action_queue ORDER BY seq LIMIT ?1",
+        )?;
+        let mut found = select.query([i64::try_from(wanted).unwrap_or(i64::MAX)])?;
+        let mut rows = Vec::new();
+        let mut held = 0_usize;
+        while held < wanted {
+            let Some(row) = found.next()? else { break };
+            held += usize::try_from(row.get::<_, i64>(6)?).unwrap_or(1).max(1);
+            rows.push(QueueRow {
+                seq: row.get(0)?,
+                data_id: row.get(1)?,
+                record_seq: row.get(2)?,
+                created_ns: row.get(3)?,
+                first_id: row.get(4)?,
+                runs: row.get(5)?,
+            });
+        }
+        rows
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO action_runs \
+         (id, trigger, action, data_id, status, input, created_ns, record_seq, error, finished_ns) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+    )?;
+    let mut delete = conn.prepare_cached("DELETE FROM action_queue WHERE seq = ?1")?;
+    let mut written = 0;
+    let taken = rows.len();
+    for row in rows {
+        match queue::decode(&row.runs, &row.first_id, row.created_ns) {
+            Ok(entries) => {
+                for entry in entries {
+                    let input = entry.input.to_string();
+                    let mut id = entry.id;
+                    // Ids are random, so a stored one means a caller reused an id; the
+                    // run still runs, under an id of its own.
+                    while insert.execute(params![
+                        id,
+                        entry.trigger,
+                        entry.action,
+                        row.data_id,
+                        "pending",
+                        input,
+                        entry.created_ns,
+                        row.record_seq,
+                        None::<String>,
+                        None::<i64>
+                    ])? == 0
+                    {
+                        let fresh = uuid::Uuid::now_v7().simple().to_string();
+                        tracing::warn!(run.id = %id, new_id = %fresh, "a queued action run reuses a stored run id; it gets a new id");
+                        id = fresh;
+                    }
+                    written += 1;
+                }
+            }
+            Err(err) => {
+                let error = format!(
+                    "the runs that triggers fired for record {} could not be read from the \
+                     action queue (row {}): {err}",
+                    row.data_id, row.seq
+                );
+                tracing::warn!(queue.seq = row.seq, error = %error, "skipped a damaged action queue row");
+                insert.execute(params![
+                    uuid::Uuid::now_v7().simple().to_string(),
+                    None::<String>,
+                    "",
+                    row.data_id,
+                    "failed",
+                    "{}",
+                    row.created_ns,
+                    row.record_seq,
+                    error,
+                    now_ns
+                ])?;
+            }
+        }
+        delete.execute([row.seq])?;
+    }
+    Ok((written, taken))
 }
 
 /// Puts the fields of each run's record in front of its input.
@@ -165,26 +288,38 @@ fn claim_now(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(update_error)?;
-    let sql = format!(
-        "UPDATE action_runs SET status = 'running', attempts = attempts + 1, started_ns = ?1 \
-         WHERE seq IN (SELECT seq FROM action_runs WHERE status = 'pending' \
-         ORDER BY seq LIMIT ?2) RETURNING {COLUMNS}"
-    );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let raw = tx
-        .prepare_cached(&sql)
-        .and_then(|mut statement| {
-            statement
-                .query_map(params![now_ns, limit], RawRun::read)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(update_error)?;
+    // Pending runs come first: a claim turns queue rows into pending runs only when no
+    // pending run is left, so pending runs are older than any queue row.
+    let mut raw = claim_pending(&tx, limit, now_ns).map_err(update_error)?;
+    while raw.len() < limit {
+        let (written, taken) = materialize(&tx, limit - raw.len(), now_ns).map_err(update_error)?;
+        if taken == 0 {
+            break;
+        }
+        if written > 0 {
+            raw.extend(claim_pending(&tx, limit - raw.len(), now_ns).map_err(update_error)?);
+        }
+    }
     // A row that does not decode rolls the claim back, so it stays pending.
     let mut runs = decode_with_records(raw)?;
     tx.commit().map_err(update_error)?;
     // SQLite does not order the rows of RETURNING.
     runs.sort_by_key(|(_, run)| run.cursor);
     Ok(runs)
+}
+
+/// Marks up to `limit` of the oldest pending runs running and returns them.
+fn claim_pending(conn: &Connection, limit: usize, now_ns: i64) -> rusqlite::Result<Vec<RawRun>> {
+    let sql = format!(
+        "UPDATE action_runs SET status = 'running', attempts = attempts + 1, started_ns = ?1 \
+         WHERE seq IN (SELECT seq FROM action_runs WHERE status = 'pending' \
+         ORDER BY seq LIMIT ?2) RETURNING {COLUMNS}"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare_cached(&sql)?;
+    statement
+        .query_map(params![now_ns, limit], RawRun::read)?
+        .collect()
 }
 
 /// Marks the running run `id` finished with `status`.
@@ -220,6 +355,7 @@ pub(super) struct FinishRow {
     pub status: ActionRunStatus,
     pub steps: String,
     pub error: Option<String>,
+    pub started_ns: Option<i64>,
     pub finished_ns: i64,
 }
 
@@ -243,8 +379,8 @@ fn finish_many_now(conn: &mut Connection, rows: &[FinishRow]) -> Result<Vec<Stri
     {
         let mut update = transaction
             .prepare_cached(
-                "UPDATE action_runs SET status = ?2, steps = ?3, error = ?4, finished_ns = ?5 \
-                 WHERE id = ?1 AND status = 'running'",
+                "UPDATE action_runs SET status = ?2, steps = ?3, error = ?4, finished_ns = ?5, \
+                 started_ns = coalesce(?6, started_ns) WHERE id = ?1 AND status = 'running'",
             )
             .map_err(failed)?;
         for row in rows {
@@ -254,7 +390,8 @@ fn finish_many_now(conn: &mut Connection, rows: &[FinishRow]) -> Result<Vec<Stri
                     row.status.as_str(),
                     row.steps,
                     row.error,
-                    row.finished_ns
+                    row.finished_ns,
+                    row.started_ns
                 ])
                 .map_err(failed)?;
             if changed == 0 {
@@ -264,6 +401,34 @@ fn finish_many_now(conn: &mut Connection, rows: &[FinishRow]) -> Result<Vec<Stri
     }
     transaction.commit().map_err(failed)?;
     Ok(missing)
+}
+
+/// Sets the running runs `ids` back to pending, with the claim's attempt taken back, and
+/// returns how many there were.
+pub(super) fn release(conn: &mut Connection, ids: &[String]) -> Result<usize, StoreError> {
+    relaxed(conn, |conn| {
+        let failed = |source| StoreError::UpdateActionRuns {
+            operation: "release claimed action runs",
+            source,
+        };
+        let transaction = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let mut released = 0;
+        {
+            let mut update = transaction
+                .prepare_cached(
+                    "UPDATE action_runs SET status = 'pending', started_ns = NULL, \
+                     attempts = max(attempts - 1, 0) WHERE id = ?1 AND status = 'running'",
+                )
+                .map_err(failed)?;
+            for id in ids {
+                released += update.execute([id]).map_err(failed)?;
+            }
+        }
+        transaction.commit().map_err(failed)?;
+        Ok(released)
+    })
 }
 
 /// Sets every running run back to pending and returns how many there were.
@@ -313,7 +478,12 @@ pub(super) fn list(conn: &Connection, query: &ActionRunQuery) -> Result<ActionRu
     } else {
         None
     };
-    Ok(ActionRunPage { runs, next_before })
+    let queued = queued_count(conn)?;
+    Ok(ActionRunPage {
+        runs,
+        next_before,
+        queued,
+    })
 }
 
 /// Returns the run with `id`, which must be in lowercase.
@@ -329,9 +499,22 @@ pub(super) fn find(conn: &Connection, id: &str) -> Result<Option<ActionRun>, Sto
     }
 }
 
-/// Returns the number of pending runs.
+/// Returns the number of pending runs, those in the queue included.
 pub(super) fn pending_count(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(queued_count(conn)? + pending_rows(conn)?)
+}
+
+/// Returns the number of pending `action_runs` rows.
+fn pending_rows(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached("SELECT count(*) FROM action_runs WHERE status = 'pending'")
+        .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
+        .map(i64::unsigned_abs)
+        .map_err(|source| StoreError::Read { source })
+}
+
+/// Returns the number of runs in the queue.
+fn queued_count(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached("SELECT coalesce(sum(count), 0) FROM action_queue")
         .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
         .map(i64::unsigned_abs)
         .map_err(|source| StoreError::Read { source })

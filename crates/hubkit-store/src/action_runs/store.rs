@@ -15,13 +15,18 @@ impl Store {
     /// Stores `records` and pending action `runs` in one transaction, and returns the
     /// records' cursors; see [`insert`](Store::insert). Each run's
     /// [`record`](NewActionRun::record) index is resolved to that record's `DataId`.
+    /// The runs of each record are written as one compact queue row, which a claim turns
+    /// into runs; until then [`action_runs`](Store::action_runs) counts them as
+    /// [`queued`](crate::ActionRunPage::queued) and [`action_run`](Store::action_run)
+    /// does not find them. Runs without a record are stored as pending runs at once.
     ///
     /// # Errors
     ///
     /// As for [`insert`](Store::insert), and before anything is written
     /// [`StoreError::InvalidActionRunId`] for a run id that is not 32 hex digits or
     /// [`StoreError::ActionRunRecordOutOfRange`] for a record index outside `records`.
-    /// A run id that is already stored fails the transaction with [`StoreError::Write`].
+    /// A run id without a record that is already stored fails the transaction with
+    /// [`StoreError::Write`]; a queued run whose id is taken gets a new id when claimed.
     pub async fn insert_with_runs(
         &self,
         records: Vec<Record>,
@@ -47,8 +52,10 @@ impl Store {
 
     /// Claims up to `limit` of the oldest pending runs, at most [`MAX_PAGE`]: each
     /// becomes running, with one more attempt and `started_at` set to `now`. Returns them
-    /// oldest first. Runs on the writer thread between two batches, in its own
-    /// transaction.
+    /// oldest first. When fewer runs are pending than `limit`, the claim turns the oldest
+    /// queue rows, the runs that triggers fired for records, into pending runs first; a
+    /// row whose runs cannot be read becomes one failed run that says so. Runs on the
+    /// writer thread between two batches, in its own transaction.
     ///
     /// # Errors
     ///
@@ -140,11 +147,28 @@ impl Store {
                 status,
                 steps: run.steps.to_string(),
                 error: run.error,
+                started_ns: run.started_at.as_ref().map(time_ns),
                 finished_ns: time_ns(&run.finished_at),
             });
         }
         self.maintain(move |conn| sql::finish_many(conn, &rows))
             .await
+    }
+
+    /// Sets the running runs `ids` back to pending and takes back the attempt that their
+    /// claim counted, for runs that a runner claimed but did not start, such as at a
+    /// shutdown. Returns how many were running.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UpdateActionRuns`] when the update fails, [`StoreError::Closed`]
+    /// after [`close`](Store::close).
+    pub async fn release_action_runs(&self, ids: Vec<String>) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = ids.iter().map(|id| id.to_ascii_lowercase()).collect();
+        self.maintain(move |conn| sql::release(conn, &ids)).await
     }
 
     /// Sets every running run back to pending and returns how many there were. Call it

@@ -38,7 +38,20 @@ async fn insert_api_runs(store: &Store, count: u32) {
     }
 }
 
+/// Turns every queue row into pending runs, as a claim does before it takes them.
+async fn take_queue(store: &Store) -> usize {
+    store
+        .with_writer_connection(|conn| {
+            crate::action_runs::materialize(conn, usize::MAX, 0)
+                .expect("queue rows convert")
+                .0
+        })
+        .await
+}
+
+/// Returns run `n` after turning the queue into runs.
 async fn stored_run(store: &Store, n: u32) -> ActionRun {
+    take_queue(store).await;
     store
         .action_run(&run_id(n))
         .await
@@ -70,6 +83,29 @@ async fn runs_commit_with_their_records() {
     assert_eq!(cursors.len(), 2);
     assert_eq!(store.record_count().expect("count succeeds"), 2);
     assert_eq!(pending(&store), 2);
+    // The fired run waits in its record's queue row, with no copy of the record.
+    let (count, first_id, queued): (i64, String, String) = store
+        .with_writer_connection(|conn| {
+            conn.query_row(
+                "SELECT count, first_id, runs FROM action_queue",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("row reads")
+        })
+        .await;
+    assert_eq!(count, 1);
+    assert_eq!(first_id, run_id(1));
+    assert_eq!(
+        queued,
+        r#"[[null,"hot","notify",null,{"run":1,"text":"temperature above 30"},0]]"#
+    );
+    let page = store
+        .action_runs(ActionRunQuery::default())
+        .await
+        .expect("list succeeds");
+    assert_eq!(ids(&page.runs), [run_id(2)]);
+    assert_eq!(page.queued, 1);
     let fired = stored_run(&store, 1).await;
     assert_eq!(fired.data_id, Some(fired_by));
     assert_eq!(fired.trigger.as_deref(), Some("hot"));
@@ -83,7 +119,7 @@ async fn runs_commit_with_their_records() {
     assert_eq!(fired.input, serde_json::Value::Object(expected));
     let stored: String = store
         .with_writer_connection(|conn| {
-            conn.query_row("SELECT input FROM action_runs WHERE seq = 1", [], |row| {
+            conn.query_row("SELECT input FROM action_runs WHERE seq = 2", [], |row| {
                 row.get(0)
             })
             .expect("row reads")
@@ -217,7 +253,7 @@ async fn failed_write_stores_no_runs() {
 }
 
 #[tokio::test]
-async fn duplicate_run_id_rolls_back_records() {
+async fn duplicate_direct_run_id_rolls_back_records() {
     let folder = tempdir();
     let store = open(&folder);
     store
@@ -225,7 +261,7 @@ async fn duplicate_run_id_rolls_back_records() {
         .await
         .expect("first run is stored");
     let err = store
-        .insert_with_runs(vec![sample(0)], vec![new_run(1, Some("hot"), Some(0))])
+        .insert_with_runs(vec![sample(0)], vec![new_run(1, None, None)])
         .await
         .expect_err("insert fails");
     assert!(
@@ -233,7 +269,34 @@ async fn duplicate_run_id_rolls_back_records() {
         "unexpected error {err:?}"
     );
     assert_eq!(store.record_count().expect("count succeeds"), 0);
-    assert_eq!(stored_run(&store, 1).await.trigger, None);
+    assert_eq!(pending(&store), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn queued_run_with_a_stored_id_runs_under_a_new_id() {
+    let folder = tempdir();
+    let store = open(&folder);
+    store
+        .insert_action_run(new_run(1, None, None))
+        .await
+        .expect("first run is stored");
+    store
+        .insert_with_runs(vec![sample(0)], vec![new_run(1, Some("hot"), Some(0))])
+        .await
+        .expect("the record and its queued run are stored");
+    assert_eq!(pending(&store), 2);
+
+    let claimed = store
+        .claim_action_runs(10, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].id, run_id(1));
+    assert_eq!(claimed[0].trigger, None);
+    assert_ne!(claimed[1].id, run_id(1));
+    assert_eq!(claimed[1].trigger.as_deref(), Some("hot"));
+    assert_eq!(pending(&store), 0);
     store.close().await;
 }
 
@@ -268,6 +331,7 @@ async fn failed_request_in_batch_drops_only_its_runs() {
     assert!(results[0].is_ok(), "first request: {:?}", results[0]);
     assert!(results[1].is_err(), "second request: {:?}", results[1]);
     assert!(results[2].is_ok(), "third request: {:?}", results[2]);
+    take_queue(&store).await;
     let page = store
         .action_runs(ActionRunQuery::default())
         .await
@@ -440,6 +504,7 @@ async fn batch_finish_reports_missing_runs() {
         succeeded,
         steps: json!([{"step": n}]),
         error: (!succeeded).then(|| format!("run {n} failed")),
+        started_at: None,
         finished_at: time(110),
     };
     let missing = store
@@ -502,6 +567,7 @@ async fn claims_keep_writer_sync_full() {
         succeeded: true,
         steps: json!([]),
         error: None,
+        started_at: None,
         finished_at: time(101),
     };
     store
@@ -779,7 +845,7 @@ async fn version_5_file_migrates_to_action_runs() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version is readable");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     let camera_request = store
         .camera_request("0192a7c3e5f04c1b8a9d2e3f4a5b6c7d")
         .await
@@ -825,5 +891,136 @@ async fn claim_plan_uses_status_index() {
     let joined = plan.join("\n");
     assert!(joined.contains("action_runs_status"), "{joined}");
     assert!(!joined.contains("TEMP B-TREE"), "{joined}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn claims_take_pending_runs_then_queue_rows_oldest_first() {
+    let folder = tempdir();
+    let store = open(&folder);
+    insert_api_runs(&store, 1).await;
+    let fired: Vec<NewActionRun> = (2..=4).map(|n| new_run(n, Some("hot"), Some(0))).collect();
+    store
+        .insert_with_runs(vec![sample(0)], fired)
+        .await
+        .expect("first record is stored");
+    let second_record = sample(1);
+    let second_id = second_record.data_id;
+    store
+        .insert_with_runs(vec![second_record], vec![new_run(5, Some("hot"), Some(0))])
+        .await
+        .expect("second record is stored");
+    assert_eq!(pending(&store), 5);
+
+    // The claim takes the API run, then the whole first queue row: one of its runs is
+    // left pending, and the second row stays queued.
+    let first = store
+        .claim_action_runs(3, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(ids(&first), [run_id(1), run_id(2), run_id(3)]);
+    assert!(
+        first
+            .iter()
+            .all(|run| run.status == ActionRunStatus::Running)
+    );
+    assert_eq!(pending(&store), 2);
+    let page = store
+        .action_runs(ActionRunQuery::default())
+        .await
+        .expect("list succeeds");
+    assert_eq!(page.queued, 1);
+    assert_eq!(
+        ids(&page.runs),
+        [run_id(4), run_id(3), run_id(2), run_id(1)]
+    );
+    assert_eq!(page.runs[0].status, ActionRunStatus::Pending);
+
+    let second = store
+        .claim_action_runs(16, time(51))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(ids(&second), [run_id(4), run_id(5)]);
+    assert_eq!(second[1].data_id, Some(second_id));
+    assert_eq!(pending(&store), 0);
+    let empty = store
+        .claim_action_runs(16, time(52))
+        .await
+        .expect("claim succeeds");
+    assert!(empty.is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn queued_runs_survive_a_reopen() {
+    let folder = tempdir();
+    let record = sample(0);
+    let data_id = record.data_id;
+    {
+        let store = open(&folder);
+        let fired: Vec<NewActionRun> = (1..=10).map(|n| new_run(n, Some("hot"), Some(0))).collect();
+        store
+            .insert_with_runs(vec![record], fired)
+            .await
+            .expect("record is stored");
+        // No close: the process ends with the runs still queued.
+    }
+    let store = open(&folder);
+    assert_eq!(pending(&store), 10);
+    let claimed = store
+        .claim_action_runs(16, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(claimed.len(), 10);
+    assert_eq!(claimed[9].id, run_id(10));
+    assert_eq!(claimed[0].input["run"], json!(1));
+    assert_eq!(claimed[0].input["DataId"], json!(data_id.to_string()));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn damaged_queue_row_becomes_a_failed_run() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let damaged = sample(0);
+    let damaged_id = damaged.data_id;
+    store
+        .insert_with_runs(vec![damaged], vec![new_run(1, Some("hot"), Some(0))])
+        .await
+        .expect("first record is stored");
+    store
+        .insert_with_runs(vec![sample(1)], vec![new_run(2, Some("hot"), Some(0))])
+        .await
+        .expect("second record is stored");
+    store
+        .with_writer_connection(|conn| {
+            conn.execute(
+                "UPDATE action_queue SET runs = '[{\"id\":' WHERE seq = 1",
+                [],
+            )
+            .expect("row updates")
+        })
+        .await;
+
+    let claimed = store
+        .claim_action_runs(1, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(ids(&claimed), [run_id(2)]);
+    let failed = store
+        .action_runs(ActionRunQuery {
+            status: Some(ActionRunStatus::Failed),
+            ..ActionRunQuery::default()
+        })
+        .await
+        .expect("list succeeds");
+    assert_eq!(failed.runs.len(), 1);
+    let error = failed.runs[0].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&damaged_id.to_string()) && error.contains("could not be read"),
+        "{error}"
+    );
+    assert_eq!(failed.runs[0].data_id, Some(damaged_id));
+    assert_eq!(pending(&store), 0);
     store.close().await;
 }

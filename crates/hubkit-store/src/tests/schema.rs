@@ -199,7 +199,7 @@ fn version_1_file_migrates_with_its_records() {
 
     let store = open(&folder);
     let conn = Connection::open(db_path(&folder)).expect("database opens");
-    assert_eq!(user_version(&conn), 7);
+    assert_eq!(user_version(&conn), 8);
     let sources: i64 = conn
         .query_row("SELECT count(*) FROM sources", [], |row| row.get(0))
         .expect("count succeeds");
@@ -230,11 +230,11 @@ fn version_1_file_migrates_with_its_records() {
 }
 
 #[tokio::test]
-async fn fresh_file_gets_user_version_6() {
+async fn fresh_file_gets_the_newest_user_version() {
     let folder = tempdir();
     open(&folder).close().await;
     let conn = Connection::open(db_path(&folder)).expect("database opens");
-    assert_eq!(user_version(&conn), 7);
+    assert_eq!(user_version(&conn), 8);
 }
 
 #[tokio::test]
@@ -265,7 +265,7 @@ async fn reopening_keeps_data() {
     assert!(next[0] > cursors[1], "cursors keep growing after reopening");
     reopened.close().await;
     let conn = Connection::open(db_path(&folder)).expect("database opens");
-    assert_eq!(user_version(&conn), 7);
+    assert_eq!(user_version(&conn), 8);
 }
 
 #[test]
@@ -287,12 +287,12 @@ fn unsupported_user_version_is_rejected() {
             } => Some((found, supported)),
             _ => None,
         };
-        assert_eq!(versions, Some((version, 7)), "unexpected error {err:?}");
+        assert_eq!(versions, Some((version, 8)), "unexpected error {err:?}");
         assert!(
             message.contains(&format!("schema version {version}")),
             "{message}"
         );
-        assert!(message.contains("versions 0 to 7"), "{message}");
+        assert!(message.contains("versions 0 to 8"), "{message}");
     }
 }
 
