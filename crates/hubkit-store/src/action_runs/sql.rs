@@ -443,8 +443,20 @@ pub(super) fn requeue_running(conn: &mut Connection) -> Result<usize, StoreError
     })
 }
 
-/// Returns one page of runs, newest first.
+/// Returns one page of runs, newest first, and the number of queued runs, both from one
+/// snapshot: a run that a claim moves from the queue meanwhile is counted once.
 pub(super) fn list(conn: &Connection, query: &ActionRunQuery) -> Result<ActionRunPage, StoreError> {
+    let snapshot = conn
+        .unchecked_transaction()
+        .map_err(|source| StoreError::Read { source })?;
+    let page = list_in(&snapshot, query)?;
+    snapshot
+        .finish()
+        .map_err(|source| StoreError::Read { source })?;
+    Ok(page)
+}
+
+fn list_in(conn: &Connection, query: &ActionRunQuery) -> Result<ActionRunPage, StoreError> {
     let mut conditions = vec!["seq < ?"];
     let mut values = vec![Value::Integer(query.before.map_or(i64::MAX, Cursor::seq))];
     if let Some(status) = query.status {
@@ -499,9 +511,16 @@ pub(super) fn find(conn: &Connection, id: &str) -> Result<Option<ActionRun>, Sto
     }
 }
 
-/// Returns the number of pending runs, those in the queue included.
+/// Returns the number of pending runs, those in the queue included, from one snapshot.
 pub(super) fn pending_count(conn: &Connection) -> Result<u64, StoreError> {
-    Ok(queued_count(conn)? + pending_rows(conn)?)
+    let snapshot = conn
+        .unchecked_transaction()
+        .map_err(|source| StoreError::Read { source })?;
+    let count = queued_count(&snapshot)? + pending_rows(&snapshot)?;
+    snapshot
+        .finish()
+        .map_err(|source| StoreError::Read { source })?;
+    Ok(count)
 }
 
 /// Returns the number of pending `action_runs` rows.
