@@ -1,41 +1,27 @@
-//! When the writer last committed records, so that background work can give way to
-//! ingest.
+//! How busy the writer thread is, so that background work can give way to ingest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Time of the latest commit that stored records.
-#[derive(Debug)]
+/// Time the writer thread spent writing since the store opened.
+#[derive(Debug, Default)]
 pub(crate) struct Activity {
-    epoch: Instant,
-    /// Nanoseconds from `epoch` to the end of the latest commit with records, plus one,
-    /// or 0 before the first.
-    last: AtomicU64,
+    busy_ns: AtomicU64,
 }
 
 impl Activity {
-    pub(crate) fn new() -> Activity {
-        Activity {
-            epoch: Instant::now(),
-            last: AtomicU64::new(0),
-        }
+    /// Runs `work` on the writer thread and adds its duration to the busy time.
+    pub(crate) fn time<T>(&self, work: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let result = work();
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns.fetch_add(took, Ordering::Relaxed);
+        result
     }
 
-    /// Notes a commit that stored records.
-    pub(crate) fn mark(&self) {
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
-        self.last.store(now + 1, Ordering::Relaxed);
-    }
-
-    /// Returns whether a commit stored records within `window` before now.
-    pub(crate) fn within(&self, window: Duration) -> bool {
-        match self.last.load(Ordering::Relaxed) {
-            0 => false,
-            last => {
-                let at = self.epoch + Duration::from_nanos(last - 1);
-                at.elapsed() <= window
-            }
-        }
+    /// Returns the time the writer spent writing so far.
+    pub(crate) fn busy(&self) -> Duration {
+        Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed))
     }
 }
 
@@ -44,12 +30,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn marks_are_recent_until_the_window_passes() {
-        let activity = Activity::new();
-        assert!(!activity.within(Duration::from_secs(3600)));
-        activity.mark();
-        assert!(activity.within(Duration::from_secs(3600)));
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(!activity.within(Duration::from_millis(1)));
+    fn timed_work_adds_to_busy_time() {
+        let activity = Activity::default();
+        assert_eq!(activity.busy(), Duration::ZERO);
+        let value = activity.time(|| {
+            std::thread::sleep(Duration::from_millis(2));
+            7
+        });
+        assert_eq!(value, 7);
+        assert!(activity.busy() >= Duration::from_millis(2));
     }
 }

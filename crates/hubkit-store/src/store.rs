@@ -99,7 +99,7 @@ impl Store {
         let (sender, receiver) = mpsc::channel(options.queue_capacity.max(1));
         let broadcast_capacity = options.broadcast_capacity.clamp(1, MAX_BROADCAST_CAPACITY);
         let (broadcast, _) = broadcast::channel(broadcast_capacity);
-        let activity = Arc::new(Activity::new());
+        let activity = Arc::new(Activity::default());
         let writer = Writer::new(
             activity.clone(),
             conn,
@@ -131,10 +131,12 @@ impl Store {
         })
     }
 
-    /// Returns whether a commit stored records within `window` before now. Background
-    /// work, such as an action runner, can use it to leave the writer to ingest.
-    pub fn records_written_within(&self, window: std::time::Duration) -> bool {
-        self.inner.activity.within(window)
+    /// Returns the time the writer thread has spent writing since the store opened:
+    /// batches of records and maintenance such as claims of action runs. Background work,
+    /// such as an action runner, can compare it with the time passed to see how busy the
+    /// writer is, and leave it to ingest.
+    pub fn writer_busy(&self) -> std::time::Duration {
+        self.inner.activity.busy()
     }
 
     /// Stores `records` in one transaction and returns their cursors, in order.

@@ -211,7 +211,10 @@ impl Writer {
             };
             match message {
                 Message::Write(request) => return Next::Request(request),
-                Message::Maintain(function) => function(&mut self.conn),
+                Message::Maintain(function) => {
+                    let conn = &mut self.conn;
+                    self.activity.time(|| function(conn));
+                }
                 Message::Shutdown(ack) => {
                     // Closing rejects new sends but keeps the queued messages readable.
                     self.receiver.close();
@@ -226,11 +229,9 @@ impl Writer {
     /// Writes one batch, publishes what was committed and sends every request its reply.
     fn write(&mut self, mut batch: Vec<WriteRequest>, records: usize) {
         let started = Instant::now();
-        let replies = write_batch(&mut self.conn, &mut self.sources, &batch);
+        let (conn, sources) = (&mut self.conn, &mut self.sources);
+        let replies = self.activity.time(|| write_batch(conn, sources, &batch));
         let stats = self.publish(&mut batch, &replies, started.elapsed());
-        if stats.records > 0 {
-            self.activity.mark();
-        }
         self.log_failures(&replies, records);
         if stats.requests > 0 {
             self.observe(&stats);

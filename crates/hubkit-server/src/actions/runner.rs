@@ -4,7 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hubkit_store::{ActionRun, FinishedRun};
@@ -45,9 +46,12 @@ const CLAIM_BATCH: usize = 256;
 /// wakes it, so this is only a safety net.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
-/// While the store committed records this recently, ingest is busy and the runner gives
-/// way to it.
-const INGEST_WINDOW: Duration = Duration::from_millis(50);
+/// Share of the writer thread's time, not counting the runner's own claims and finishes,
+/// from which ingest counts as busy and the runner gives way to it.
+const BUSY_SHARE: f64 = 0.5;
+
+/// Shortest time over which the runner measures that share.
+const LOAD_WINDOW: Duration = Duration::from_millis(20);
 
 /// While ingest is busy, the runner waits this many times as long as its last claim or
 /// finish took before the next one, so claims and finishes together take at most about a
@@ -58,13 +62,47 @@ const YIELD_FACTOR: u32 = 9;
 /// Longest wait of [`YIELD_FACTOR`].
 const MAX_YIELD: Duration = Duration::from_secs(1);
 
-/// Returns how long to wait after a store call that took `took`, or zero when ingest is
-/// idle.
-fn yield_time(state: &AppState, took: Duration) -> Duration {
-    if state.store.records_written_within(INGEST_WINDOW) {
-        (took * YIELD_FACTOR).min(MAX_YIELD)
-    } else {
-        Duration::ZERO
+/// How busy the store's writer is with work other than the runner's, shared by the
+/// claims and the finisher.
+struct WriterLoad {
+    /// Start of the current measurement.
+    at: Instant,
+    /// The writer's busy time at `at`.
+    busy: Duration,
+    /// Time of the runner's own store calls since `at`.
+    own: Duration,
+    /// Whether ingest was busy in the last measurement.
+    pressed: bool,
+}
+
+impl WriterLoad {
+    fn new(state: &AppState) -> WriterLoad {
+        WriterLoad {
+            at: Instant::now(),
+            busy: state.store.writer_busy(),
+            own: Duration::ZERO,
+            pressed: false,
+        }
+    }
+
+    /// Counts a store call of the runner that took `took` and returns how long to wait
+    /// before the next one: zero unless ingest keeps the writer busy.
+    fn after_call(&mut self, state: &AppState, took: Duration) -> Duration {
+        self.own += took;
+        let elapsed = self.at.elapsed();
+        if elapsed >= LOAD_WINDOW {
+            let busy = state.store.writer_busy();
+            let others = busy.saturating_sub(self.busy).saturating_sub(self.own);
+            self.pressed = others.as_secs_f64() >= BUSY_SHARE * elapsed.as_secs_f64();
+            self.at = Instant::now();
+            self.busy = busy;
+            self.own = Duration::ZERO;
+        }
+        if self.pressed {
+            (took * YIELD_FACTOR).min(MAX_YIELD)
+        } else {
+            Duration::ZERO
+        }
     }
 }
 
@@ -156,7 +194,14 @@ pub(crate) async fn run(
     let (done_tx, done_rx) = mpsc::channel(DONE_CAPACITY);
     let (stop_finisher, stop) = oneshot::channel();
     let behind = Arc::new(AtomicBool::new(false));
-    let finisher = tokio::spawn(finish_loop(state.clone(), done_rx, stop, behind.clone()));
+    let load = Arc::new(Mutex::new(WriterLoad::new(&state)));
+    let finisher = tokio::spawn(finish_loop(
+        state.clone(),
+        done_rx,
+        stop,
+        behind.clone(),
+        load.clone(),
+    ));
     let queue = &state.actions;
     // Claimed runs that wait for a free slot, oldest first.
     let mut claimed: VecDeque<ActionRun> = VecDeque::new();
@@ -187,7 +232,11 @@ pub(crate) async fn run(
             };
             let asked = tokio::time::Instant::now();
             let taken = state.store.claim_action_runs(limit, Utc::now()).await;
-            next_claim = tokio::time::Instant::now() + yield_time(&state, asked.elapsed());
+            let pause = load
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .after_call(&state, asked.elapsed());
+            next_claim = tokio::time::Instant::now() + pause;
             let taken = match taken {
                 Ok(taken) => taken,
                 Err(err) => {
@@ -321,6 +370,7 @@ async fn finish_loop(
     mut done: mpsc::Receiver<Done>,
     mut stop: oneshot::Receiver<()>,
     behind: Arc<AtomicBool>,
+    load: Arc<Mutex<WriterLoad>>,
 ) {
     let queue: &ActionQueue = &state.actions;
     let mut stopping = false;
@@ -379,7 +429,10 @@ async fn finish_loop(
             .collect();
         let asked = tokio::time::Instant::now();
         let finished = state.store.finish_action_runs(rows).await;
-        let pause = yield_time(&state, asked.elapsed());
+        let pause = load
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .after_call(&state, asked.elapsed());
         match finished {
             Ok(missing) if !missing.is_empty() => {
                 warn!(runs = ?missing, "finished action runs were no longer running");
