@@ -47,6 +47,10 @@ impl Template {
     pub fn parse(source: &str) -> Result<Self, Error> {
         let mut environment = Environment::new();
         environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Debug mode names the undefined variable in errors; release builds leave it off
+        // by default and say only "undefined value". It costs a copy of the template
+        // source per error.
+        environment.set_debug(true);
         environment.set_fuel(Some(MAX_TEMPLATE_FUEL));
         environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
 
