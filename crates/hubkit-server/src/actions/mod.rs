@@ -58,6 +58,14 @@ impl ActionQueue {
         receiver
     }
 
+    /// Returns whether an API request waits for the end of run `id`.
+    pub(crate) fn is_awaited(&self, id: &str) -> bool {
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(id)
+    }
+
     /// Forgets a waiter that gave up.
     pub(crate) fn forget(&self, id: &str) {
         self.waiters

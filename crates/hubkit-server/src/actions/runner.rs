@@ -231,14 +231,21 @@ pub(crate) async fn run(
                 free
             };
             let asked = tokio::time::Instant::now();
-            let taken = state.store.claim_action_runs(limit, Utc::now()).await;
+            let taken = state
+                .store
+                .claim_action_runs_without_records(limit, Utc::now())
+                .await;
             let pause = load
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .after_call(&state, asked.elapsed());
             next_claim = tokio::time::Instant::now() + pause;
             let taken = match taken {
-                Ok(taken) => taken,
+                Ok((taken, dropped)) => {
+                    // Runs of a damaged queue row end as one failed run, unstarted.
+                    state.metrics.action_queue_depth.dec_by(dropped as i64);
+                    taken
+                }
                 Err(err) => {
                     warn!(error = %crate::error_chain(&err), "failed to claim pending action runs");
                     drop(permit);
@@ -258,12 +265,12 @@ pub(crate) async fn run(
                 }
                 continue;
             }
-            state.metrics.action_queue_depth.dec_by(taken.len() as i64);
             claimed.extend(taken);
         }
         let Some(mut run) = claimed.pop_front() else {
             continue;
         };
+        state.metrics.action_queue_depth.dec();
         let started = Utc::now();
         let delay = (started - run.created_at).to_std().unwrap_or_default();
         state
@@ -275,7 +282,29 @@ pub(crate) async fn run(
         let effects = effects.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
-            let result = execute(&state, &effects, &run).await;
+            // Claimed runs wait without their record; it is read now, so that waiting
+            // runs of large records take little memory.
+            let result = match state.store.add_record_fields(run.clone()).await {
+                Ok(full) => {
+                    let mut result = execute(&state, &effects, &full).await;
+                    run.input = Value::Null;
+                    // Only a waiting API request reads the output, which can be a 1 MiB
+                    // response, so finished runs in the finisher's queue stay small.
+                    if !state.actions.is_awaited(&run.id) {
+                        result.output = Value::Null;
+                    }
+                    result
+                }
+                Err(err) => RunResult {
+                    succeeded: false,
+                    steps: Vec::new(),
+                    error: Some(format!(
+                        "the record that fired the run could not be read: {}",
+                        crate::error_chain(&err)
+                    )),
+                    output: Value::Null,
+                },
+            };
             state.metrics.actions_in_progress.dec();
             run.started_at = Some(started);
             // After shutdown stopped the finisher the send fails, so the run stays

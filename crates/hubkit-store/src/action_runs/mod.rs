@@ -127,10 +127,14 @@ pub struct ActionRun {
     pub action: String,
     /// Id of the record that fired the run.
     pub data_id: Option<DataId>,
+    /// Position of the record that fired the run, which
+    /// [`Store::add_record_fields`](crate::Store::add_record_fields) reads.
+    pub record: Option<Cursor>,
     /// State of the run.
     pub status: ActionRunStatus,
     /// Input of the action, with the fields of the record that fired the run first (see
-    /// [`NewActionRun::input`]).
+    /// [`NewActionRun::input`]), except after
+    /// [`Store::claim_action_runs_without_records`](crate::Store::claim_action_runs_without_records).
     pub input: serde_json::Value,
     /// Steps that the runner recorded when it finished the run, or an empty array until then.
     pub steps: serde_json::Value,

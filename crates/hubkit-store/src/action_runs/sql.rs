@@ -74,17 +74,18 @@ struct QueueRow {
     created_ns: i64,
     first_id: String,
     runs: String,
+    count: u64,
 }
 
 /// Turns the oldest queue rows into pending runs until they held at least `wanted`
 /// runs, or the queue is empty, and deletes those rows. Returns the number of runs
-/// written and the number of rows taken. A row whose runs do not decode becomes one failed run that says so, so a
+/// written, the number of rows taken, and the number of runs that damaged rows held. A row whose runs do not decode becomes one failed run that says so, so a
 /// damaged row neither blocks the queue nor disappears unnoticed.
 pub(crate) fn materialize(
     conn: &Connection,
     wanted: usize,
     now_ns: i64,
-) -> rusqlite::Result<(usize, usize)> {
+) -> rusqlite::Result<(usize, usize, u64)> {
     let rows = {
         let mut select = conn.prepare_cached(
             "SELECT seq, data_id, record_seq, created_ns, first_id, runs, count \
@@ -95,7 +96,8 @@ pub(crate) fn materialize(
         let mut held = 0_usize;
         while held < wanted {
             let Some(row) = found.next()? else { break };
-            held += usize::try_from(row.get::<_, i64>(6)?).unwrap_or(1).max(1);
+            let count = row.get::<_, i64>(6)?;
+            held += usize::try_from(count).unwrap_or(1).max(1);
             rows.push(QueueRow {
                 seq: row.get(0)?,
                 data_id: row.get(1)?,
@@ -103,6 +105,7 @@ pub(crate) fn materialize(
                 created_ns: row.get(3)?,
                 first_id: row.get(4)?,
                 runs: row.get(5)?,
+                count: count.unsigned_abs(),
             });
         }
         rows
@@ -114,20 +117,34 @@ pub(crate) fn materialize(
     )?;
     let mut delete = conn.prepare_cached("DELETE FROM action_queue WHERE seq = ?1")?;
     let mut written = 0;
+    let mut lost = 0;
     let taken = rows.len();
     for row in rows {
-        match queue::decode(&row.runs, &row.first_id, row.created_ns) {
+        // A run with an invalid data_id could not be read back, so such a row fails.
+        let valid = row.data_id.parse::<hubkit_model::DataId>().is_ok();
+        let data_id = valid.then_some(row.data_id.as_str());
+        let decoded = if valid {
+            queue::decode(&row.runs, &row.first_id, row.created_ns)
+        } else {
+            Err(format!("its data_id {:?} is not a record id", row.data_id))
+        };
+        match decoded {
             Ok(entries) => {
                 for entry in entries {
                     let input = entry.input.to_string();
-                    let mut id = entry.id;
+                    let mut id = entry.id.to_ascii_lowercase();
+                    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        let fresh = uuid::Uuid::now_v7().simple().to_string();
+                        tracing::warn!(run.id = %id, new_id = %fresh, "a queued action run has an invalid id; it gets a new id");
+                        id = fresh;
+                    }
                     // Ids are random, so a stored one means a caller reused an id; the
                     // run still runs, under an id of its own.
                     while insert.execute(params![
                         id,
                         entry.trigger,
                         entry.action,
-                        row.data_id,
+                        data_id,
                         "pending",
                         input,
                         entry.created_ns,
@@ -150,11 +167,12 @@ pub(crate) fn materialize(
                     row.data_id, row.seq
                 );
                 tracing::warn!(queue.seq = row.seq, error = %error, "skipped a damaged action queue row");
+                lost += row.count;
                 insert.execute(params![
                     uuid::Uuid::now_v7().simple().to_string(),
                     None::<String>,
                     "",
-                    row.data_id,
+                    data_id,
                     "failed",
                     "{}",
                     row.created_ns,
@@ -166,7 +184,7 @@ pub(crate) fn materialize(
         }
         delete.execute([row.seq])?;
     }
-    Ok((written, taken))
+    Ok((written, taken, lost))
 }
 
 /// Puts the fields of each run's record in front of its input.
@@ -254,6 +272,10 @@ fn relaxed<T>(
     }
 }
 
+/// Claimed runs, each with the `seq` of its record, and the number of queued runs that
+/// damaged queue rows held.
+pub(super) type Claimed = (Vec<(Option<i64>, ActionRun)>, u64);
+
 /// Marks up to `limit` of the oldest pending runs running, in one transaction, and
 /// returns them oldest first.
 ///
@@ -263,7 +285,7 @@ pub(super) fn claim(
     conn: &mut Connection,
     limit: usize,
     now_ns: i64,
-) -> Result<Vec<(Option<i64>, ActionRun)>, StoreError> {
+) -> Result<Claimed, StoreError> {
     relaxed(conn, |conn| claim_now(conn, limit, now_ns))
 }
 
@@ -276,11 +298,7 @@ pub(super) fn add_claimed_records(
     Ok(runs.into_iter().map(|(_, run)| run).collect())
 }
 
-fn claim_now(
-    conn: &mut Connection,
-    limit: usize,
-    now_ns: i64,
-) -> Result<Vec<(Option<i64>, ActionRun)>, StoreError> {
+fn claim_now(conn: &mut Connection, limit: usize, now_ns: i64) -> Result<Claimed, StoreError> {
     let update_error = |source| StoreError::UpdateActionRuns {
         operation: "claim action runs",
         source,
@@ -291,8 +309,11 @@ fn claim_now(
     // Pending runs come first: a claim turns queue rows into pending runs only when no
     // pending run is left, so pending runs are older than any queue row.
     let mut raw = claim_pending(&tx, limit, now_ns).map_err(update_error)?;
+    let mut lost = 0;
     while raw.len() < limit {
-        let (written, taken) = materialize(&tx, limit - raw.len(), now_ns).map_err(update_error)?;
+        let (written, taken, dropped) =
+            materialize(&tx, limit - raw.len(), now_ns).map_err(update_error)?;
+        lost += dropped;
         if taken == 0 {
             break;
         }
@@ -305,7 +326,7 @@ fn claim_now(
     tx.commit().map_err(update_error)?;
     // SQLite does not order the rows of RETURNING.
     runs.sort_by_key(|(_, run)| run.cursor);
-    Ok(runs)
+    Ok((runs, lost))
 }
 
 /// Marks up to `limit` of the oldest pending runs running and returns them.
@@ -610,6 +631,7 @@ impl RawRun {
             trigger: self.trigger,
             action: self.action,
             data_id,
+            record: self.record_seq.map(Cursor::from_seq),
             status,
             input,
             steps,

@@ -72,7 +72,7 @@ impl Store {
         }
         let limit = limit.min(MAX_PAGE);
         let now_ns = time_ns(&now);
-        let claimed = self
+        let (claimed, _) = self
             .maintain(move |conn| sql::claim(conn, limit, now_ns))
             .await?;
         if claimed.iter().all(|(record_seq, _)| record_seq.is_none()) {
@@ -80,6 +80,51 @@ impl Store {
         }
         self.read(move |conn| sql::add_claimed_records(conn, claimed))
             .await
+    }
+
+    /// Claims runs as [`claim_action_runs`](Store::claim_action_runs) does, without the
+    /// fields of their records in their input. A runner that keeps many claimed runs
+    /// waiting reads each record with [`add_record_fields`](Store::add_record_fields)
+    /// when the run starts, so that claimed runs of large records take little memory.
+    /// Also returns how many queued runs the claim dropped because their queue row was
+    /// damaged: such a row becomes one failed run, which the claim does not return.
+    ///
+    /// # Errors
+    ///
+    /// As for [`claim_action_runs`](Store::claim_action_runs).
+    pub async fn claim_action_runs_without_records(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<ActionRun>, u64), StoreError> {
+        if limit == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let limit = limit.min(MAX_PAGE);
+        let now_ns = time_ns(&now);
+        let (claimed, dropped) = self
+            .maintain(move |conn| sql::claim(conn, limit, now_ns))
+            .await?;
+        Ok((claimed.into_iter().map(|(_, run)| run).collect(), dropped))
+    }
+
+    /// Puts the fields of the record that fired `run` in front of its input, as
+    /// [`claim_action_runs`](Store::claim_action_runs) does. A run without a record, or
+    /// whose record is no longer stored, comes back as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Read`] when SQLite fails, [`StoreError::Decode`] when the record is
+    /// invalid, [`StoreError::ReadTask`] when the blocking task fails.
+    pub async fn add_record_fields(&self, run: ActionRun) -> Result<ActionRun, StoreError> {
+        let Some(record) = run.record else {
+            return Ok(run);
+        };
+        self.read(move |conn| {
+            let mut runs = sql::add_claimed_records(conn, vec![(Some(record.seq()), run)])?;
+            Ok(runs.pop().expect("one run in, one run out"))
+        })
+        .await
     }
 
     /// Finishes the running run `id` as succeeded or failed, with the `steps` the runner

@@ -1024,3 +1024,103 @@ async fn damaged_queue_row_becomes_a_failed_run() {
     assert_eq!(pending(&store), 0);
     store.close().await;
 }
+
+#[tokio::test]
+async fn queue_row_with_invalid_data_id_fails_readably() {
+    let folder = tempdir();
+    let store = open(&folder);
+    for n in 1..=2 {
+        let fired: Vec<NewActionRun> = (0..5)
+            .map(|k| new_run(n * 10 + k, Some("hot"), Some(0)))
+            .collect();
+        store
+            .insert_with_runs(vec![sample(i64::from(n))], fired)
+            .await
+            .expect("record is stored");
+    }
+    store
+        .with_writer_connection(|conn| {
+            conn.execute(
+                "UPDATE action_queue SET data_id = 'not an id' WHERE seq = 1",
+                [],
+            )
+            .expect("row updates")
+        })
+        .await;
+
+    let (claimed, dropped) = store
+        .claim_action_runs_without_records(16, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(claimed.len(), 5);
+    assert_eq!(dropped, 5);
+    let failed = store
+        .action_runs(ActionRunQuery {
+            status: Some(ActionRunStatus::Failed),
+            ..ActionRunQuery::default()
+        })
+        .await
+        .expect("list succeeds");
+    assert_eq!(failed.runs.len(), 1);
+    assert_eq!(failed.runs[0].data_id, None);
+    let error = failed.runs[0].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("\"not an id\" is not a record id"),
+        "{error}"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn queued_uppercase_id_is_stored_lowercase() {
+    let folder = tempdir();
+    let store = open(&folder);
+    store
+        .insert_with_runs(vec![sample(0)], vec![new_run(1, Some("hot"), Some(0))])
+        .await
+        .expect("record is stored");
+    store
+        .with_writer_connection(|conn| {
+            conn.execute(
+                "UPDATE action_queue SET first_id = upper(first_id), \
+                 runs = '[[\"' || upper(first_id) || '\",\"hot\",\"notify\",null,{},0]]'",
+                [],
+            )
+            .expect("row updates")
+        })
+        .await;
+
+    let claimed = store
+        .claim_action_runs(16, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(ids(&claimed), [run_id(1)]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn record_fields_can_be_added_after_the_claim() {
+    let folder = tempdir();
+    let store = open(&folder);
+    let record = sample(0);
+    let data_id = record.data_id;
+    store
+        .insert_with_runs(vec![record], vec![new_run(1, Some("hot"), Some(0))])
+        .await
+        .expect("record is stored");
+
+    let (claimed, dropped) = store
+        .claim_action_runs_without_records(16, time(50))
+        .await
+        .expect("claim succeeds");
+    assert_eq!(dropped, 0);
+    let light = claimed.into_iter().next().expect("one run");
+    assert_eq!(
+        light.input,
+        json!({"run": 1, "text": "temperature above 30"})
+    );
+    let full = store.add_record_fields(light).await.expect("record reads");
+    assert_eq!(full.input["DataId"], json!(data_id.to_string()));
+    assert_eq!(full.input["run"], json!(1));
+    store.close().await;
+}
