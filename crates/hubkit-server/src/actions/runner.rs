@@ -1,16 +1,16 @@
 //! The runner: claims pending runs, executes them a bounded number at a time and records
 //! how each ended.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hubkit_store::{ActionRun, FinishedRun};
+use hubkit_store::{ActionRun, Cursor, FinishedRun};
 use hubkit_triggers::{StepRecord, StepStatus, run_action};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -205,6 +205,9 @@ pub(crate) async fn run(
     let queue = &state.actions;
     // Claimed runs that wait for a free slot, oldest first.
     let mut claimed: VecDeque<ActionRun> = VecDeque::new();
+    // The fields of the records of the claimed runs, each read once per claim: the ten
+    // runs that ten triggers fired for one record share one copy while they wait.
+    let mut records: HashMap<Cursor, Arc<Map<String, Value>>> = HashMap::new();
     let mut next_claim = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
@@ -265,6 +268,7 @@ pub(crate) async fn run(
                 }
                 continue;
             }
+            records = read_records(&state, &taken).await;
             claimed.extend(taken);
         }
         let Some(mut run) = claimed.pop_front() else {
@@ -281,30 +285,15 @@ pub(crate) async fn run(
         let state = state.clone();
         let effects = effects.clone();
         let done = done_tx.clone();
+        let fields = run.record.and_then(|record| records.get(&record).cloned());
         tokio::spawn(async move {
-            // Claimed runs wait without their record; it is read now, so that waiting
-            // runs of large records take little memory.
-            let result = match state.store.add_record_fields(run.clone()).await {
-                Ok(full) => {
-                    let mut result = execute(&state, &effects, &full).await;
-                    run.input = Value::Null;
-                    // Only a waiting API request reads the output, which can be a 1 MiB
-                    // response, so finished runs in the finisher's queue stay small.
-                    if !state.actions.is_awaited(&run.id) {
-                        result.output = Value::Null;
-                    }
-                    result
-                }
-                Err(err) => RunResult {
-                    succeeded: false,
-                    steps: Vec::new(),
-                    error: Some(format!(
-                        "the record that fired the run could not be read: {}",
-                        crate::error_chain(&err)
-                    )),
-                    output: Value::Null,
-                },
-            };
+            let input = with_record(std::mem::take(&mut run.input), fields.as_deref());
+            let mut result = execute(&state, &effects, &run, input).await;
+            // Only a waiting API request reads the output, which can be a 1 MiB response,
+            // so finished runs in the finisher's queue stay small.
+            if !state.actions.is_awaited(&run.id) {
+                result.output = Value::Null;
+            }
             state.metrics.actions_in_progress.dec();
             run.started_at = Some(started);
             // After shutdown stopped the finisher the send fails, so the run stays
@@ -355,8 +344,46 @@ pub(crate) async fn run(
     info!("action runner stopped");
 }
 
-/// Executes one claimed run with the action as configured now.
-async fn execute(state: &AppState, effects: &HubEffects, run: &ActionRun) -> RunResult {
+/// Reads the fields of the records of `runs`, each once. A record that cannot be read is
+/// left out, with a warning, and its runs get no record fields.
+async fn read_records(
+    state: &AppState,
+    runs: &[ActionRun],
+) -> HashMap<Cursor, Arc<Map<String, Value>>> {
+    let mut wanted: Vec<Cursor> = runs.iter().filter_map(|run| run.record).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    match state.store.record_fields(wanted).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|(cursor, fields)| (cursor, Arc::new(fields)))
+            .collect(),
+        Err(err) => {
+            warn!(error = %crate::error_chain(&err), "failed to read the records of claimed action runs; they run without record fields");
+            HashMap::new()
+        }
+    }
+}
+
+/// Returns a run's input with its record's fields in front, as the store shows it.
+fn with_record(own: Value, fields: Option<&Map<String, Value>>) -> Value {
+    match (own, fields) {
+        (Value::Object(own), Some(fields)) => {
+            let mut input = fields.clone();
+            input.extend(own);
+            Value::Object(input)
+        }
+        (own, _) => own,
+    }
+}
+
+/// Executes one claimed run, with `input`, with the action as configured now.
+async fn execute(
+    state: &AppState,
+    effects: &HubEffects,
+    run: &ActionRun,
+    input: Value,
+) -> RunResult {
     let action = state.runtime.load().engine.action(&run.action);
     let Some(action) = action else {
         return RunResult {
@@ -371,9 +398,7 @@ async fn execute(state: &AppState, effects: &HubEffects, run: &ActionRun) -> Run
         };
     };
     let span = info_span!("action_run", run.id = %run.id, action = %run.action);
-    let outcome = run_action(&action, run.input.clone(), effects)
-        .instrument(span)
-        .await;
+    let outcome = run_action(&action, input, effects).instrument(span).await;
     if let Some(error) = outcome.error.as_deref() {
         warn!(run.id = %run.id, action = %run.action, error = %cap(error), "action run failed");
     } else {

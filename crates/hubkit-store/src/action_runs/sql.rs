@@ -289,6 +289,40 @@ pub(super) fn claim(
     relaxed(conn, |conn| claim_now(conn, limit, now_ns))
 }
 
+/// Returns the fields of each stored record among `records`, as [`Record`] serializes
+/// them, by cursor. Records that are no longer stored are left out.
+///
+/// [`Record`]: hubkit_model::Record
+pub(super) fn record_fields(
+    conn: &Connection,
+    records: &[Cursor],
+) -> Result<std::collections::HashMap<Cursor, serde_json::Map<String, serde_json::Value>>, StoreError>
+{
+    let sql = format!("SELECT {SELECT_COLUMNS} FROM records WHERE seq = ?1");
+    let mut select = conn
+        .prepare_cached(&sql)
+        .map_err(|source| StoreError::Read { source })?;
+    let mut found = std::collections::HashMap::with_capacity(records.len());
+    for cursor in records {
+        let seq = cursor.seq();
+        let stored = select
+            .query_row([seq], |row| Ok(decode_row(row)))
+            .optional()
+            .map_err(|source| StoreError::Read { source })?
+            .transpose()?;
+        let Some(stored) = stored else { continue };
+        let value = serde_json::to_value(&stored.record).map_err(|source| StoreError::Decode {
+            seq,
+            column: "data",
+            source: Box::new(source),
+        })?;
+        if let serde_json::Value::Object(fields) = value {
+            found.insert(*cursor, fields);
+        }
+    }
+    Ok(found)
+}
+
 /// Puts the fields of each claimed run's record in front of its input.
 pub(super) fn add_claimed_records(
     conn: &Connection,

@@ -1,5 +1,7 @@
 //! The action-run methods of [`Store`].
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use hubkit_model::Record;
 
@@ -106,6 +108,25 @@ impl Store {
             .maintain(move |conn| sql::claim(conn, limit, now_ns))
             .await?;
         Ok((claimed.into_iter().map(|(_, run)| run).collect(), dropped))
+    }
+
+    /// Returns the fields of the stored records among `records`, by cursor, as
+    /// [`claim_action_runs`](Store::claim_action_runs) puts them in front of a run's
+    /// input. A runner that claims several runs of one record reads the record once.
+    /// Records that are no longer stored are left out.
+    ///
+    /// # Errors
+    ///
+    /// As for [`add_record_fields`](Store::add_record_fields).
+    pub async fn record_fields(
+        &self,
+        records: Vec<Cursor>,
+    ) -> Result<HashMap<Cursor, serde_json::Map<String, serde_json::Value>>, StoreError> {
+        if records.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.read(move |conn| sql::record_fields(conn, &records))
+            .await
     }
 
     /// Puts the fields of the record that fired `run` in front of its input, as
