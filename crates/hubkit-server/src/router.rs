@@ -219,7 +219,7 @@ async fn dispatch(
     if let Some(id) = path.strip_prefix("/api/v1/action-runs/") {
         let route = "/api/v1/action-runs/<id>";
         let response = match check_admin_read(state, request, route) {
-            Ok(()) => crate::actions::api::one(state, id).await,
+            Ok(()) => crate::actions::api::one(state, id, request.uri.query()).await,
             Err(problem) => Err(problem),
         };
         let response = response.unwrap_or_else(Problem::into_response);

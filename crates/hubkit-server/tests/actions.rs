@@ -618,11 +618,28 @@ async fn api_run_waits_and_rejects_bad_requests() {
         problem_type(&response),
         "urn:hubkit:problem:invalid-properties"
     );
-    let response = request_run(&hub, "note", "?wait_ms=abc", "{}").await;
+    for query in [
+        "?wait_ms=abc",
+        "?wait_ms=%2B5",
+        "?wait_ms=+5",
+        "?wait_ms=1&wait_ms=2",
+    ] {
+        let response = request_run(&hub, "note", query, "{}").await;
+        assert_eq!(response.status, 400, "{query}");
+        assert_eq!(
+            problem_type(&response),
+            "urn:hubkit:problem:invalid-parameter",
+            "{query}"
+        );
+    }
+    let response = get(&hub, &format!("/api/v1/action-runs/{}?x=1", "0".repeat(32))).await;
     assert_eq!(response.status, 400);
-    assert_eq!(
-        problem_type(&response),
-        "urn:hubkit:problem:invalid-parameter"
+    assert!(
+        response.json()["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("unknown parameter \"x\"")),
+        "{:?}",
+        response.json()
     );
 
     let response = get(&hub, "/api/v1/actions/note/run").await;

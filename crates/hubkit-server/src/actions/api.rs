@@ -209,7 +209,22 @@ pub(crate) async fn list(
 }
 
 /// Serves `GET /api/v1/action-runs/<id>`: one run with its input.
-pub(crate) async fn one(state: &AppState, id: &str) -> Result<Response<ResponseBody>, Problem> {
+pub(crate) async fn one(
+    state: &AppState,
+    id: &str,
+    query: Option<&str>,
+) -> Result<Response<ResponseBody>, Problem> {
+    if let Some(name) = query
+        .unwrap_or_default()
+        .split('&')
+        .find(|pair| !pair.is_empty())
+    {
+        let name = name.split_once('=').map_or(name, |(name, _)| name);
+        return Err(invalid_parameter(format!(
+            "unknown parameter {:?}; /api/v1/action-runs/<id> takes none",
+            truncate(name, 60)
+        )));
+    }
     let not_found = || {
         Problem::new(
             StatusCode::NOT_FOUND,
@@ -305,12 +320,24 @@ fn invalid_body(detail: String) -> Problem {
 }
 
 fn parse_wait(query: &str) -> Result<Duration, Problem> {
-    let mut wait = DEFAULT_WAIT;
+    let mut wait = None;
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         match name {
-            "wait_ms" => match value.parse::<u64>() {
-                Ok(ms) if ms <= MAX_WAIT.as_millis() as u64 => wait = Duration::from_millis(ms),
+            "wait_ms" if wait.is_some() => {
+                return Err(invalid_parameter(
+                    "wait_ms is given more than once; give it once".to_owned(),
+                ));
+            }
+            // Digits only: Rust's parser would also take a leading "+".
+            "wait_ms" => match value
+                .bytes()
+                .all(|byte| byte.is_ascii_digit())
+                .then(|| value.parse::<u64>())
+            {
+                Some(Ok(ms)) if ms <= MAX_WAIT.as_millis() as u64 => {
+                    wait = Some(Duration::from_millis(ms));
+                }
                 _ => {
                     return Err(invalid_parameter(format!(
                         "wait_ms {:?} is invalid; it must be 0 to {} (0 answers at once with 202)",
@@ -327,7 +354,7 @@ fn parse_wait(query: &str) -> Result<Duration, Problem> {
             }
         }
     }
-    Ok(wait)
+    Ok(wait.unwrap_or(DEFAULT_WAIT))
 }
 
 fn parse_list(query: &str) -> Result<ActionRunQuery, Problem> {
