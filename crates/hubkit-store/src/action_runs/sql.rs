@@ -187,34 +187,26 @@ pub(crate) fn materialize(
     Ok((written, taken, lost))
 }
 
-/// Puts the fields of each run's record in front of its input.
+/// Puts the fields of each run's record in front of its input. Runs of one record share
+/// one read of it.
 fn add_records(conn: &Connection, runs: &mut [(Option<i64>, ActionRun)]) -> Result<(), StoreError> {
-    let sql = format!("SELECT {SELECT_COLUMNS} FROM records WHERE seq = ?1");
-    let mut select = conn
-        .prepare_cached(&sql)
-        .map_err(|source| StoreError::Read { source })?;
+    let mut cursors: Vec<Cursor> = runs
+        .iter()
+        .filter(|(_, run)| run.input.is_object())
+        .filter_map(|(record_seq, _)| record_seq.map(Cursor::from_seq))
+        .collect();
+    cursors.sort_unstable();
+    cursors.dedup();
+    let fields = record_fields(conn, &cursors)?;
     for (record_seq, run) in runs.iter_mut() {
-        let Some(seq) = *record_seq else { continue };
-        let serde_json::Value::Object(own) = &mut run.input else {
+        let Some(record) = record_seq.and_then(|seq| fields.get(&Cursor::from_seq(seq))) else {
             continue;
         };
-        let stored = select
-            .query_row([seq], |row| Ok(decode_row(row)))
-            .optional()
-            .map_err(|source| StoreError::Read { source })?
-            .transpose()?;
-        let Some(stored) = stored else { continue };
-        let serde_json::Value::Object(mut fields) =
-            serde_json::to_value(&stored.record).map_err(|source| StoreError::Decode {
-                seq,
-                column: "data",
-                source: Box::new(source),
-            })?
-        else {
-            continue;
-        };
-        fields.extend(std::mem::take(own));
-        *own = fields;
+        if let serde_json::Value::Object(own) = &mut run.input {
+            let mut input = record.clone();
+            input.extend(std::mem::take(own));
+            *own = input;
+        }
     }
     Ok(())
 }
