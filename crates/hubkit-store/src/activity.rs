@@ -1,4 +1,4 @@
-//! How busy the writer thread is, so that background work can give way to ingest.
+//! Busy time of the writer thread, so that background work can give way to ingest.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -187,7 +187,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE action_runs ADD COLUMN record_seq INTEGER;",
     // Version 8: the queue of runs that triggers fired for records. Ingest writes one row
     // per record with the JSON array of its runs, instead of one `action_runs` row and
-    // three index entries per run; a runner's claim turns rows into `action_runs` rows
+    // three index entries per run. A runner's claim turns rows into `action_runs` rows
     // when it takes their runs, and deletes them. `count` is the number of runs in `runs`,
     // and `first_id` the id of the first; the code of `action_runs::queue` describes the
     // form of `runs`.

@@ -47,9 +47,9 @@ impl Template {
     pub fn parse(source: &str) -> Result<Self, Error> {
         let mut environment = Environment::new();
         environment.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Debug mode names the undefined variable in errors; release builds leave it off
-        // by default and say only "undefined value". It costs a copy of the template
-        // source per error.
+        // Debug mode puts the name of an undefined variable in the error. Release builds
+        // turn it off by default, and their message is only "undefined value". It costs
+        // a copy of the template source per error.
         environment.set_debug(true);
         environment.set_fuel(Some(MAX_TEMPLATE_FUEL));
         environment.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
@@ -162,7 +162,7 @@ impl Write for LimitedOutput {
 /// `arbitrary_precision` feature serialises a number as a one-entry map.
 ///
 /// NOTE: Every render converts the whole context, so a run of a 300 KB record of numbers
-/// holds tens of MB. Converting only the fields that a template reads would not.
+/// uses tens of MB. Converting only the fields that a template reads would not.
 fn to_template_value(value: &Value) -> TemplateValue {
     match value {
         Value::Null => TemplateValue::from(()),

@@ -307,9 +307,8 @@ impl RunIds {
     fn next(&mut self) -> String {
         let id = match self.next {
             Some(id) => id,
-            // The low 62 bits of a UUIDv7 are random; an id this close to their end
-            // would carry into the variant bits within a few thousand runs, so it is
-            // drawn again.
+            // The low 62 bits of a UUIDv7 are random. An id this close to their end would
+            // carry into the variant bits within a million runs, so it is drawn again.
             None => loop {
                 let id = Uuid::now_v7().as_u128();
                 if id & RANDOM_LOW_BITS < RANDOM_LOW_BITS - (1 << 20) {

@@ -37,9 +37,9 @@ const FINISH_GATHER: Duration = Duration::from_millis(5);
 /// leave the writer to ingest.
 const FINISH_GATHER_BEHIND: Duration = Duration::from_millis(50);
 
-/// Runs claimed in one transaction at most. The runner keeps claimed runs that wait for
-/// a free slot in memory; under a backlog one claim thus serves many runs, instead of
-/// one transaction on the writer per [`ACTION_CONCURRENCY`] runs.
+/// Maximum number of runs claimed in one transaction. The runner keeps claimed runs that
+/// wait for a free slot in memory. Under a backlog one claim thus serves many runs, not
+/// [`ACTION_CONCURRENCY`] of them.
 const CLAIM_BATCH: usize = 256;
 
 /// How often the runner looks for pending runs without a wake-up. Every write of a run
@@ -56,14 +56,14 @@ const LOAD_WINDOW: Duration = Duration::from_millis(20);
 /// While ingest is busy, the runner waits this many times as long as its last claim or
 /// finish took before the next one, so claims and finishes together take at most about a
 /// fifth of the writer's time. The store writes records and runs on one thread, and a
-/// claim of a full batch holds it for milliseconds.
+/// claim of a full batch keeps it busy for milliseconds.
 const YIELD_FACTOR: u32 = 9;
 
-/// Longest wait of [`YIELD_FACTOR`].
+/// Maximum wait of [`YIELD_FACTOR`].
 const MAX_YIELD: Duration = Duration::from_secs(1);
 
-/// How busy the store's writer is with work other than the runner's, shared by the
-/// claims and the finisher.
+/// Load of the store's writer by work other than the runner's, shared by the claims and
+/// the finisher.
 struct WriterLoad {
     /// Start of the current measurement.
     at: Instant,
@@ -154,9 +154,8 @@ pub(crate) fn spawn_thread(
 /// it runs when a core has nothing else to run, and the blocking threads it starts
 /// inherit that. Under an ingest peak that keeps every core busy, runs wait in the
 /// store's durable queue and catch up when the peak is over, instead of taking CPU time
-/// from ingest; at niceness 10 alone it took enough to cut ingest by a third more in the
-/// trigger benchmark. Elsewhere, or when the policy cannot be set, the thread gets
-/// niceness 10.
+/// from ingest. At niceness 10 alone the runner cut ingest by a third more in the trigger
+/// benchmark. Elsewhere, or when the policy cannot be set, the thread gets niceness 10.
 fn lower_priority() -> Result<(), String> {
     #[cfg(target_os = "linux")]
     {
@@ -233,21 +232,21 @@ pub(crate) async fn run(
             } else {
                 free
             };
-            let asked = tokio::time::Instant::now();
-            let taken = state
+            let call_start = tokio::time::Instant::now();
+            let batch = state
                 .store
                 .claim_action_runs_without_records(limit, Utc::now())
                 .await;
             let pause = load
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .after_call(&state, asked.elapsed());
+                .after_call(&state, call_start.elapsed());
             next_claim = tokio::time::Instant::now() + pause;
-            let taken = match taken {
-                Ok((taken, dropped)) => {
+            let batch = match batch {
+                Ok((batch, dropped)) => {
                     // Runs of a damaged queue row end as one failed run, unstarted.
                     state.metrics.action_queue_depth.dec_by(dropped as i64);
-                    taken
+                    batch
                 }
                 Err(err) => {
                     warn!(error = %crate::error_chain(&err), "failed to claim pending action runs");
@@ -258,8 +257,8 @@ pub(crate) async fn run(
                     }
                 }
             };
-            behind.store(taken.len() == limit, Ordering::Relaxed);
-            if taken.is_empty() {
+            behind.store(batch.len() == limit, Ordering::Relaxed);
+            if batch.is_empty() {
                 drop(permit);
                 tokio::select! {
                     () = queue.wake.notified() => {}
@@ -268,8 +267,8 @@ pub(crate) async fn run(
                 }
                 continue;
             }
-            records = read_records(&state, &taken).await;
-            claimed.extend(taken);
+            records = read_records(&state, &batch).await;
+            claimed.extend(batch);
         }
         let Some(mut run) = claimed.pop_front() else {
             continue;
@@ -350,10 +349,10 @@ async fn read_records(
     state: &AppState,
     runs: &[ActionRun],
 ) -> HashMap<Cursor, Arc<Map<String, Value>>> {
-    let mut wanted: Vec<Cursor> = runs.iter().filter_map(|run| run.record).collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    match state.store.record_fields(wanted).await {
+    let mut cursors: Vec<Cursor> = runs.iter().filter_map(|run| run.record).collect();
+    cursors.sort_unstable();
+    cursors.dedup();
+    match state.store.record_fields(cursors).await {
         Ok(found) => found
             .into_iter()
             .map(|(cursor, fields)| (cursor, Arc::new(fields)))
@@ -481,12 +480,12 @@ async fn finish_loop(
                 finished_at: now,
             })
             .collect();
-        let asked = tokio::time::Instant::now();
+        let call_start = tokio::time::Instant::now();
         let finished = state.store.finish_action_runs(rows).await;
         let pause = load
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .after_call(&state, asked.elapsed());
+            .after_call(&state, call_start.elapsed());
         match finished {
             Ok(missing) if !missing.is_empty() => {
                 warn!(runs = ?missing, "finished action runs were no longer running");

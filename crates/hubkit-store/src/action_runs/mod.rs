@@ -2,7 +2,7 @@
 //!
 //! The runs that triggers fire for a record are written as one queue row, in the same
 //! transaction as the record. A runner's claim turns queue rows into `pending` runs and
-//! marks the runs it takes `running`; it executes them and finishes each one as
+//! marks the runs it takes `running`. The runner executes them and finishes each one as
 //! `succeeded` or `failed`. A run without a record, such as one started through the API,
 //! is written as `pending` directly. After a crash, runs left `running` go back to
 //! `pending`, so every run executes at least once.

@@ -1,5 +1,5 @@
-//! The compact form of the runs that triggers fired for one record, as the `runs` column
-//! of an `action_queue` row holds it.
+//! The compact form of the runs that triggers fired for one record, as stored in the
+//! `runs` column of an `action_queue` row.
 //!
 //! Ingest writes one queue row per record, so its size is what ten firing triggers add to
 //! every commit. A run fired by a trigger has an input of the form
@@ -260,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn fired_runs_with_consecutive_ids_store_only_what_differs() {
+    fn encode_leaves_out_derived_fields() {
         let ns = 1_796_455_037_051_177_980;
         let runs = [
             run(
@@ -284,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn other_ids_times_and_inputs_are_stored_in_full() {
+    fn encode_keeps_underivable_fields() {
         let ns = 1_000;
         let runs = [
             run(
@@ -324,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn damaged_rows_are_errors() {
+    fn decode_rejects_damaged_rows() {
         assert!(decode("[[null", "00", 0).is_err());
         let error = decode(r#"[[null,"t","a",null,{},0]]"#, "not hex", 0).expect_err("fails");
         assert!(error.contains("not hex"), "{error}");

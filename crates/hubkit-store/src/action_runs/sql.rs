@@ -77,13 +77,14 @@ struct QueueRow {
     count: u64,
 }
 
-/// Turns the oldest queue rows into pending runs until they held at least `wanted`
-/// runs, or the queue is empty, and deletes those rows. Returns the number of runs
-/// written, the number of rows taken, and the number of runs that damaged rows held. A row whose runs do not decode becomes one failed run that says so, so a
-/// damaged row neither blocks the queue nor disappears unnoticed.
+/// Turns the oldest queue rows into pending runs until they contained at least
+/// `requested` runs, or the queue is empty, and deletes those rows. Returns the number of
+/// runs written, the number of rows read, and the number of runs in damaged rows. A row
+/// whose runs do not decode becomes one failed run with the decoding error as its error,
+/// so a damaged row neither blocks the queue nor disappears unnoticed.
 pub(crate) fn materialize(
     conn: &Connection,
-    wanted: usize,
+    requested: usize,
     now_ns: i64,
 ) -> rusqlite::Result<(usize, usize, u64)> {
     let rows = {
@@ -91,13 +92,13 @@ pub(crate) fn materialize(
             "SELECT seq, data_id, record_seq, created_ns, first_id, runs, count \
              FROM action_queue ORDER BY seq LIMIT ?1",
         )?;
-        let mut found = select.query([i64::try_from(wanted).unwrap_or(i64::MAX)])?;
+        let mut found = select.query([i64::try_from(requested).unwrap_or(i64::MAX)])?;
         let mut rows = Vec::new();
-        let mut held = 0_usize;
-        while held < wanted {
+        let mut contained = 0_usize;
+        while contained < requested {
             let Some(row) = found.next()? else { break };
             let count = row.get::<_, i64>(6)?;
-            held += usize::try_from(count).unwrap_or(1).max(1);
+            contained += usize::try_from(count).unwrap_or(1).max(1);
             rows.push(QueueRow {
                 seq: row.get(0)?,
                 data_id: row.get(1)?,
@@ -118,7 +119,7 @@ pub(crate) fn materialize(
     let mut delete = conn.prepare_cached("DELETE FROM action_queue WHERE seq = ?1")?;
     let mut written = 0;
     let mut lost = 0;
-    let taken = rows.len();
+    let read = rows.len();
     for row in rows {
         // A run with an invalid data_id could not be read back, so such a row fails.
         let valid = row.data_id.parse::<hubkit_model::DataId>().is_ok();
@@ -184,7 +185,7 @@ pub(crate) fn materialize(
         }
         delete.execute([row.seq])?;
     }
-    Ok((written, taken, lost))
+    Ok((written, read, lost))
 }
 
 /// Puts the fields of each run's record in front of its input. Runs of one record share
@@ -264,8 +265,8 @@ fn relaxed<T>(
     }
 }
 
-/// Claimed runs, each with the `seq` of its record, and the number of queued runs that
-/// damaged queue rows held.
+/// Claimed runs, each with the `seq` of its record, and the number of queued runs in
+/// damaged queue rows.
 pub(super) type Claimed = (Vec<(Option<i64>, ActionRun)>, u64);
 
 /// Marks up to `limit` of the oldest pending runs running, in one transaction, and
@@ -337,10 +338,10 @@ fn claim_now(conn: &mut Connection, limit: usize, now_ns: i64) -> Result<Claimed
     let mut raw = claim_pending(&tx, limit, now_ns).map_err(update_error)?;
     let mut lost = 0;
     while raw.len() < limit {
-        let (written, taken, dropped) =
+        let (written, read, dropped) =
             materialize(&tx, limit - raw.len(), now_ns).map_err(update_error)?;
         lost += dropped;
-        if taken == 0 {
+        if read == 0 {
             break;
         }
         if written > 0 {
@@ -450,8 +451,8 @@ fn finish_many_now(conn: &mut Connection, rows: &[FinishRow]) -> Result<Vec<Stri
     Ok(missing)
 }
 
-/// Sets the running runs `ids` back to pending, with the claim's attempt taken back, and
-/// returns how many there were.
+/// Sets the running runs `ids` back to pending, without the attempt that their claim
+/// counted, and returns how many there were.
 pub(super) fn release(conn: &mut Connection, ids: &[String]) -> Result<usize, StoreError> {
     relaxed(conn, |conn| {
         let failed = |source| StoreError::UpdateActionRuns {

@@ -18,8 +18,8 @@ impl Store {
     /// records' cursors; see [`insert`](Store::insert). Each run's
     /// [`record`](NewActionRun::record) index is resolved to that record's `DataId`.
     /// The runs of each record are written as one compact queue row, which a claim turns
-    /// into runs; until then [`action_runs`](Store::action_runs) counts them as
-    /// [`queued`](crate::ActionRunPage::queued) and [`action_run`](Store::action_run)
+    /// into runs. Until then [`action_runs`](Store::action_runs) counts them as
+    /// [`queued`](crate::ActionRunPage::queued), and [`action_run`](Store::action_run)
     /// does not find them. Runs without a record are stored as pending runs at once.
     ///
     /// # Errors
@@ -28,7 +28,8 @@ impl Store {
     /// [`StoreError::InvalidActionRunId`] for a run id that is not 32 hex digits or
     /// [`StoreError::ActionRunRecordOutOfRange`] for a record index outside `records`.
     /// A run id without a record that is already stored fails the transaction with
-    /// [`StoreError::Write`]; a queued run whose id is taken gets a new id when claimed.
+    /// [`StoreError::Write`]. A queued run whose id is already stored gets a new id when
+    /// it is claimed.
     pub async fn insert_with_runs(
         &self,
         records: Vec<Record>,
@@ -55,9 +56,9 @@ impl Store {
     /// Claims up to `limit` of the oldest pending runs, at most [`MAX_PAGE`]: each
     /// becomes running, with one more attempt and `started_at` set to `now`. Returns them
     /// oldest first. When fewer runs are pending than `limit`, the claim turns the oldest
-    /// queue rows, the runs that triggers fired for records, into pending runs first; a
-    /// row whose runs cannot be read becomes one failed run that says so. Runs on the
-    /// writer thread between two batches, in its own transaction.
+    /// queue rows, the runs that triggers fired for records, into pending runs first. A
+    /// row whose runs cannot be read becomes one failed run with the reason as its
+    /// error. Runs on the writer thread between two batches, in its own transaction.
     ///
     /// # Errors
     ///
@@ -86,10 +87,10 @@ impl Store {
 
     /// Claims runs as [`claim_action_runs`](Store::claim_action_runs) does, without the
     /// fields of their records in their input. A runner that keeps many claimed runs
-    /// waiting reads each record with [`add_record_fields`](Store::add_record_fields)
-    /// when the run starts, so that claimed runs of large records take little memory.
-    /// Also returns how many queued runs the claim dropped because their queue row was
-    /// damaged: such a row becomes one failed run, which the claim does not return.
+    /// waiting reads their records with [`record_fields`](Store::record_fields), once per
+    /// record, or with [`add_record_fields`](Store::add_record_fields) per run. Also
+    /// returns how many queued runs the claim dropped because their queue row was
+    /// damaged. Such a row becomes one failed run, which the claim does not return.
     ///
     /// # Errors
     ///

@@ -274,7 +274,7 @@ async fn duplicate_direct_run_id_rolls_back_records() {
 }
 
 #[tokio::test]
-async fn queued_run_with_a_stored_id_runs_under_a_new_id() {
+async fn claim_renames_queued_duplicate_id() {
     let folder = tempdir();
     let store = open(&folder);
     store
@@ -895,7 +895,7 @@ async fn claim_plan_uses_status_index() {
 }
 
 #[tokio::test]
-async fn claims_take_pending_runs_then_queue_rows_oldest_first() {
+async fn claim_takes_pending_before_queue() {
     let folder = tempdir();
     let store = open(&folder);
     insert_api_runs(&store, 1).await;
