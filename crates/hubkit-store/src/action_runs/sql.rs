@@ -77,16 +77,28 @@ struct QueueRow {
     count: u64,
 }
 
-/// Turns the oldest queue rows into pending runs until they contained at least
-/// `requested` runs, or the queue is empty, and deletes those rows. Returns the number of
-/// runs written, the number of rows read, and the number of runs in damaged rows. A row
-/// whose runs do not decode becomes one failed run with the decoding error as its error,
-/// so a damaged row neither blocks the queue nor disappears unnoticed.
+/// What [`materialize`] wrote.
+pub(crate) struct Materialized {
+    /// The runs written as running, each with the `seq` of its record.
+    pub(crate) running: Vec<(Option<i64>, ActionRun)>,
+    /// Queue rows read.
+    pub(crate) read: usize,
+    /// Runs in damaged queue rows.
+    pub(crate) lost: u64,
+}
+
+/// Turns the oldest queue rows into runs until they contained at least `requested` runs,
+/// or the queue is empty, and deletes those rows. The first `take` runs are written
+/// claimed (running, with their first attempt started at `now_ns`) and returned, so a
+/// claim writes each run once; the rest are written pending. A row whose runs do not
+/// decode becomes one failed run with the decoding error as its error, so a damaged row
+/// neither blocks the queue nor disappears unnoticed.
 pub(crate) fn materialize(
     conn: &Connection,
     requested: usize,
+    take: usize,
     now_ns: i64,
-) -> rusqlite::Result<(usize, usize, u64)> {
+) -> rusqlite::Result<Materialized> {
     let rows = {
         let mut select = conn.prepare_cached(
             "SELECT seq, data_id, record_seq, created_ns, first_id, runs, count \
@@ -112,17 +124,18 @@ pub(crate) fn materialize(
         rows
     };
     let mut insert = conn.prepare_cached(
-        "INSERT INTO action_runs \
-         (id, trigger, action, data_id, status, input, created_ns, record_seq, error, finished_ns) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO action_runs (id, trigger, action, data_id, status, input, created_ns, \
+         record_seq, error, finished_ns, attempts, started_ns) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING",
     )?;
     let mut delete = conn.prepare_cached("DELETE FROM action_queue WHERE seq = ?1")?;
-    let mut written = 0;
+    let mut running = Vec::with_capacity(take.min(requested));
     let mut lost = 0;
     let read = rows.len();
     for row in rows {
         // A run with an invalid data_id could not be read back, so such a row fails.
-        let valid = row.data_id.parse::<hubkit_model::DataId>().is_ok();
+        let parsed = row.data_id.parse::<hubkit_model::DataId>().ok();
+        let valid = parsed.is_some();
         let data_id = valid.then_some(row.data_id.as_str());
         let decoded = if valid {
             queue::decode(&row.runs, &row.first_id, row.created_ns)
@@ -139,6 +152,12 @@ pub(crate) fn materialize(
                         tracing::warn!(run.id = %id, new_id = %fresh, "a queued action run has an invalid id; it gets a new id");
                         id = fresh;
                     }
+                    let claimed = running.len() < take;
+                    let (status, attempts, started_ns) = if claimed {
+                        (ActionRunStatus::Running, 1, Some(now_ns))
+                    } else {
+                        (ActionRunStatus::Pending, 0, None)
+                    };
                     // Ids are random, so a stored one means a caller reused an id; the
                     // run still runs, under an id of its own.
                     while insert.execute(params![
@@ -146,19 +165,39 @@ pub(crate) fn materialize(
                         entry.trigger,
                         entry.action,
                         data_id,
-                        "pending",
+                        status.as_str(),
                         input,
                         entry.created_ns,
                         row.record_seq,
                         None::<String>,
-                        None::<i64>
+                        None::<i64>,
+                        attempts,
+                        started_ns
                     ])? == 0
                     {
                         let fresh = uuid::Uuid::now_v7().simple().to_string();
                         tracing::warn!(run.id = %id, new_id = %fresh, "a queued action run reuses a stored run id; it gets a new id");
                         id = fresh;
                     }
-                    written += 1;
+                    if claimed {
+                        let run = ActionRun {
+                            cursor: Cursor::from_seq(conn.last_insert_rowid()),
+                            id,
+                            trigger: entry.trigger,
+                            action: entry.action,
+                            data_id: parsed,
+                            record: Some(Cursor::from_seq(row.record_seq)),
+                            status,
+                            input: entry.input,
+                            steps: serde_json::Value::Array(Vec::new()),
+                            error: None,
+                            attempts,
+                            created_at: DateTime::from_timestamp_nanos(entry.created_ns),
+                            started_at: Some(DateTime::from_timestamp_nanos(now_ns)),
+                            finished_at: None,
+                        };
+                        running.push((Some(row.record_seq), run));
+                    }
                 }
             }
             Err(err) => {
@@ -179,13 +218,19 @@ pub(crate) fn materialize(
                     row.created_ns,
                     row.record_seq,
                     error,
-                    now_ns
+                    now_ns,
+                    0,
+                    None::<i64>
                 ])?;
             }
         }
         delete.execute([row.seq])?;
     }
-    Ok((written, read, lost))
+    Ok(Materialized {
+        running,
+        read,
+        lost,
+    })
 }
 
 /// Puts the fields of each run's record in front of its input. Runs of one record share
@@ -333,23 +378,21 @@ fn claim_now(conn: &mut Connection, limit: usize, now_ns: i64) -> Result<Claimed
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(update_error)?;
-    // Pending runs come first: a claim turns queue rows into pending runs only when no
-    // pending run is left, so pending runs are older than any queue row.
-    let mut raw = claim_pending(&tx, limit, now_ns).map_err(update_error)?;
-    let mut lost = 0;
-    while raw.len() < limit {
-        let (written, read, dropped) =
-            materialize(&tx, limit - raw.len(), now_ns).map_err(update_error)?;
-        lost += dropped;
-        if read == 0 {
-            break;
-        }
-        if written > 0 {
-            raw.extend(claim_pending(&tx, limit - raw.len(), now_ns).map_err(update_error)?);
-        }
-    }
+    // Pending runs come first: a claim turns queue rows into runs only when no pending
+    // run is left, so pending runs are older than any queue row.
+    let raw = claim_pending(&tx, limit, now_ns).map_err(update_error)?;
     // A row that does not decode rolls the claim back, so it stays pending.
     let mut runs = decode_with_records(raw)?;
+    let mut lost = 0;
+    while runs.len() < limit {
+        let wanted = limit - runs.len();
+        let materialized = materialize(&tx, wanted, wanted, now_ns).map_err(update_error)?;
+        lost += materialized.lost;
+        if materialized.read == 0 {
+            break;
+        }
+        runs.extend(materialized.running);
+    }
     tx.commit().map_err(update_error)?;
     // SQLite does not order the rows of RETURNING.
     runs.sort_by_key(|(_, run)| run.cursor);
