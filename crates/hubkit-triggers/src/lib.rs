@@ -58,5 +58,5 @@ pub use error::Error;
 pub use gate::{ActiveHours, Decision, Gate, GateConfig, SkipReason};
 pub use path::FieldPath;
 pub use schedule::CronSchedule;
-pub use template::{MAX_TEMPLATE_FUEL, MAX_TEMPLATE_OUTPUT, Template};
+pub use template::{MAX_TEMPLATE_FUEL, MAX_TEMPLATE_OUTPUT, StepContext, Template};
 pub use trigger::{LayerName, LayerSource, Trigger, TriggerSource};

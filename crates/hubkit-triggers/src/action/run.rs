@@ -2,13 +2,15 @@
 //! the payload on.
 
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::effects::{Effects, HttpRequest, HttpResponse};
 use super::{Action, Backoff, HttpMethod, Step, WriteMode, check_relative_path};
-use crate::Template;
+use crate::{StepContext, Template};
 
 /// The maximum length of [`StepRecord::output_preview`] in bytes.
 pub const MAX_OUTPUT_PREVIEW: usize = 256;
@@ -99,7 +101,7 @@ pub struct RunOutcome {
 /// The attempts and the output or failure of one step.
 struct StepResult {
     attempts: u32,
-    outcome: Result<Value, String>,
+    outcome: Result<Arc<Value>, String>,
 }
 
 impl StepResult {
@@ -120,6 +122,8 @@ impl StepResult {
 /// recorded as skipped. The run never returns an error: failures are in the outcome.
 pub async fn run_action<E: Effects>(action: &Action, input: Value, effects: &E) -> RunOutcome {
     let run_started = effects.now();
+    // Steps share the input and pass payloads on without copying them.
+    let input = Arc::new(input);
     let mut payload = input.clone();
     let mut steps = Vec::with_capacity(action.steps().len());
     let mut error = None;
@@ -132,7 +136,7 @@ pub async fn run_action<E: Effects>(action: &Action, input: Value, effects: &E) 
             continue;
         }
 
-        let context = template_context(&input, &payload);
+        let context = StepContext::new(input.clone(), payload.clone());
         let result = run_step(step, &context, &payload, effects).await;
         let finished = effects.now().saturating_sub(run_started);
 
@@ -163,12 +167,14 @@ pub async fn run_action<E: Effects>(action: &Action, input: Value, effects: &E) 
         steps.push(record);
     }
 
+    let duration = effects.now().saturating_sub(run_started);
+    drop(input);
     RunOutcome {
         succeeded: error.is_none(),
         steps,
         error,
-        duration: effects.now().saturating_sub(run_started),
-        output: payload,
+        duration,
+        output: Arc::try_unwrap(payload).unwrap_or_else(|shared| (*shared).clone()),
     }
 }
 
@@ -185,41 +191,55 @@ fn skipped_record(index: usize, component: Component, at: Duration) -> StepRecor
     }
 }
 
-/// Builds the template context of a step from the run's input and the current payload.
-fn template_context(input: &Value, payload: &Value) -> Value {
-    let mut context = match input {
-        Value::Object(fields) => fields.clone(),
-        _ => Map::new(),
-    };
-    context.insert("input".to_owned(), input.clone());
-    context.insert("payload".to_owned(), payload.clone());
-    Value::Object(context)
+/// Returns the start of `output` as JSON, cut at a character boundary. It serializes only
+/// that start, so a large payload costs no more than a small one.
+fn preview(output: &Value) -> String {
+    let mut start = PreviewWriter(Vec::with_capacity(MAX_OUTPUT_PREVIEW + 4));
+    // The writer refuses bytes past the limit, which stops the serializer with an error.
+    let _ = serde_json::to_writer(&mut start, output);
+    let mut bytes = start.0;
+    bytes.truncate(MAX_OUTPUT_PREVIEW);
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let mut bytes = err.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    }
 }
 
-/// Returns the start of `output` as JSON, cut at a character boundary.
-fn preview(output: &Value) -> String {
-    let mut text = output.to_string();
-    if text.len() > MAX_OUTPUT_PREVIEW {
-        let mut end = MAX_OUTPUT_PREVIEW;
-        while !text.is_char_boundary(end) {
-            end -= 1;
+/// Collects serialized JSON up to [`MAX_OUTPUT_PREVIEW`] bytes and one character more.
+struct PreviewWriter(Vec<u8>);
+
+impl io::Write for PreviewWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = (MAX_OUTPUT_PREVIEW + 4).saturating_sub(self.0.len());
+        if room == 0 {
+            return Err(io::Error::other("preview is complete"));
         }
-        text.truncate(end);
+        let taken = buf.len().min(room);
+        self.0.extend_from_slice(&buf[..taken]);
+        Ok(taken)
     }
-    text
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Renders `template`, prefixing a failure with the name of the step setting.
-fn render(template: &Template, setting: &str, context: &Value) -> Result<String, String> {
+fn render(template: &Template, setting: &str, context: &StepContext) -> Result<String, String> {
     template
-        .render(context)
+        .render_step(context)
         .map_err(|err| format!("{setting}: {err}"))
 }
 
 async fn run_step<E: Effects>(
     step: &Step,
-    context: &Value,
-    payload: &Value,
+    context: &StepContext,
+    payload: &Arc<Value>,
     effects: &E,
 ) -> StepResult {
     let passed_on = |outcome: Result<(), String>| StepResult {
@@ -302,7 +322,7 @@ async fn run_step<E: Effects>(
 fn render_publish(
     topic: &Template,
     message: &Template,
-    context: &Value,
+    context: &StepContext,
 ) -> Result<(String, String), String> {
     let topic = render(topic, "topic", context)?;
     if topic.is_empty() || topic.contains(['+', '#', '\0']) || topic.len() > usize::from(u16::MAX) {
@@ -318,7 +338,7 @@ fn render_publish(
 fn render_file(
     path: &Template,
     content: &Template,
-    context: &Value,
+    context: &StepContext,
 ) -> Result<(std::path::PathBuf, String), String> {
     let path = render(path, "path", context)?;
     let path = check_relative_path(&path).map_err(|err| err.to_string())?;
@@ -351,7 +371,7 @@ async fn send_with_retries<E: Effects>(
             Ok(response) => {
                 return StepResult {
                     attempts,
-                    outcome: Ok(http_output(response)),
+                    outcome: Ok(Arc::new(http_output(response))),
                 };
             }
             Err(transport) => transport,
@@ -395,7 +415,10 @@ struct HttpSettings<'a> {
 }
 
 /// Renders the URL, headers and body of an HTTP Request step.
-fn build_request(settings: &HttpSettings<'_>, context: &Value) -> Result<HttpRequest, String> {
+fn build_request(
+    settings: &HttpSettings<'_>,
+    context: &StepContext,
+) -> Result<HttpRequest, String> {
     let HttpSettings {
         method,
         url,

@@ -189,3 +189,76 @@ fn source_is_kept() {
     let template = Template::parse("{{ trigger }}").unwrap();
     assert_eq!(template.source(), "{{ trigger }}");
 }
+
+/// Converts the whole of a JSON value into template values, as a plain map or list of
+/// them: what the views of a context must read the same as.
+fn converted(value: &Value) -> TemplateValue {
+    match value {
+        Value::Null => TemplateValue::from(()),
+        Value::Bool(flag) => TemplateValue::from(*flag),
+        Value::Number(number) => number_value(number),
+        Value::String(text) => TemplateValue::from(text.as_str()),
+        Value::Array(items) => items.iter().map(converted).collect(),
+        Value::Object(map) => TemplateValue::from_pairs(
+            map.iter()
+                .map(|(key, value)| (key.as_str(), converted(value))),
+        ),
+    }
+}
+
+#[test]
+fn views_render_as_converted_values() {
+    let document = context(
+        r#"{"name": "lab", "n": 3, "big": 123456789012345678901234567890, "empty": {},
+            "none": [], "list": [1, "two", {"three": 3.5}, [4, null, true]],
+            "map": {"b": 2, "a": 1, "nested": {"z": [0]}}}"#,
+    );
+    let sources = [
+        "{{ map }}",
+        "{{ list }}",
+        "{{ map | tojson }}",
+        "{{ list | tojson }}",
+        "{{ empty }}{{ none }}{{ empty | tojson }}",
+        "{{ list[-1] }} {{ list[1:3] }} {{ list | length }} {{ map | length }}",
+        "{% for key in map %}{{ key }};{% endfor %}",
+        "{% for key, value in map | items %}{{ key }}={{ value }};{% endfor %}",
+        "{% for key, value in map | dictsort %}{{ key }}={{ value }};{% endfor %}",
+        "{{ map is mapping }} {{ list is sequence }} {{ map.nested.z[0] }}",
+        "{% if empty %}x{% else %}y{% endif %}{% if none %}x{% else %}y{% endif %}",
+        "{{ list | first }} {{ list | last }} {{ list | reverse | list }}",
+        "{{ big }} {{ n + 1 }} {{ name | upper }} {{ map.a + map.b }}",
+        "{{ 'b' in map }} {{ 4 in list[3] }} {{ map.nested == {'z': [0]} }}",
+    ];
+    let eager = converted(&document);
+    for source in sources {
+        let template = Template::parse(source).unwrap();
+        let lazy = template.render(&document).unwrap();
+        assert_eq!(
+            lazy,
+            template.render_value(eager.clone()).unwrap(),
+            "{source}"
+        );
+    }
+}
+
+#[test]
+fn step_context_has_input_fields_input_and_payload() {
+    let input = Arc::new(json!({"Data": {"t": 35}, "payload": "shadowed", "TriggerName": "hot"}));
+    let payload = Arc::new(json!({"status": 200}));
+    let step = StepContext::new(input.clone(), payload);
+    let render = |source: &str| Template::parse(source).unwrap().render_step(&step).unwrap();
+    assert_eq!(render("{{ TriggerName }} {{ Data.t }}"), "hot 35");
+    assert_eq!(
+        render("{{ payload.status }} {{ input.payload }}"),
+        "200 shadowed"
+    );
+    assert_eq!(
+        render("{{ input | tojson }}"),
+        r#"{"Data": {"t": 35}, "payload": "shadowed", "TriggerName": "hot"}"#
+    );
+    let err = Template::parse("{{ Missing }}")
+        .unwrap()
+        .render_step(&step)
+        .unwrap_err();
+    assert!(err.to_string().contains("Missing"), "{err}");
+}
