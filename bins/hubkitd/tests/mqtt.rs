@@ -88,8 +88,8 @@ impl Daemon {
         kill(Pid::from_raw(pid), signal).expect("send signal");
     }
 
-    /// Waits until every topic entry has its SUBACK and returns the entry names.
-    async fn wait_subscribed(&self, expected: usize) -> Vec<String> {
+    /// Waits until the broker's topic entries are exactly `expected`, each subscribed.
+    async fn wait_subscribed(&self, expected: &[&str]) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let auth = format!("Bearer {TOKEN}");
@@ -108,8 +108,8 @@ impl Daemon {
                 .filter(|topic| topic["subscription"] == "granted")
                 .map(|topic| topic["name"].as_str().unwrap_or_default().to_owned())
                 .collect();
-            if granted.len() == expected && topics.len() == expected {
-                return granted;
+            if granted == expected && topics.len() == expected.len() {
+                return;
             }
             assert!(Instant::now() < deadline, "not subscribed: {body:#}");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -184,7 +184,7 @@ async fn sigkill_during_mqtt_stream_loses_nothing() {
     )
     .expect("write config");
     let daemon = Daemon::start(&config_file, &data_dir);
-    daemon.wait_subscribed(1).await;
+    daemon.wait_subscribed(&["sensors"]).await;
 
     // Publish in chunks, each acknowledged by the broker, and kill hubkitd once it has
     // stored 300; the broker keeps the next 800 for the persistent session. That stays
@@ -264,7 +264,7 @@ async fn sighup_changes_topic_entries() {
     )
     .expect("write config");
     let daemon = Daemon::start(&config_file, &data_dir);
-    daemon.wait_subscribed(1).await;
+    daemon.wait_subscribed(&["first"]).await;
 
     std::fs::write(
         &config_file,
@@ -272,7 +272,8 @@ async fn sighup_changes_topic_entries() {
     )
     .expect("write config");
     daemon.signal(Signal::SIGHUP);
-    assert_eq!(daemon.wait_subscribed(1).await, ["second"]);
+    // The old entry stays subscribed until the reload replaced it.
+    daemon.wait_subscribed(&["second"]).await;
 
     let publisher = unique_name("hup-pub");
     publish_all(
