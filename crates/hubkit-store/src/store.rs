@@ -139,6 +139,14 @@ impl Store {
         self.inner.activity.busy()
     }
 
+    /// Returns the time the writer thread has spent on batches that held more than one
+    /// write request since the store opened. Writes share a batch when they arrive while
+    /// the writer is busy, so this time grows when writers queue for the writer: a single
+    /// client that waits for each commit, however slow the disk, adds nothing to it.
+    pub fn writer_contended(&self) -> std::time::Duration {
+        self.inner.activity.contended()
+    }
+
     /// Stores `records` in one transaction and returns their cursors, in order.
     ///
     /// Waits while the queue is full, and resolves after `COMMIT` returned, so with

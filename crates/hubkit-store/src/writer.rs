@@ -230,7 +230,9 @@ impl Writer {
     fn write(&mut self, mut batch: Vec<WriteRequest>, records: usize) {
         let started = Instant::now();
         let (conn, sources) = (&mut self.conn, &mut self.sources);
-        let replies = self.activity.time(|| write_batch(conn, sources, &batch));
+        let replies = self
+            .activity
+            .time_batch(batch.len(), || write_batch(conn, sources, &batch));
         let stats = self.publish(&mut batch, &replies, started.elapsed());
         self.log_failures(&replies, records);
         if stats.requests > 0 {
