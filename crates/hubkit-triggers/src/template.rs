@@ -29,8 +29,8 @@ const TEMPLATE_NAME: &str = "template";
 /// Cloning is cheap because the compiled template is shared.
 ///
 /// Numbers render as their digits. NOTE: a number that fits no integer type and has more
-/// than 15 significant digits (or lies outside the f64 range) is text to arithmetic,
-/// comparisons and `tojson`, which writes it as a JSON string.
+/// than 17 significant digits (or lies outside the f64 range) is text to arithmetic,
+/// comparisons, `float` and `tojson`, which writes it as a JSON string.
 #[derive(Clone)]
 pub struct Template {
     environment: Arc<Environment<'static>>,
@@ -374,15 +374,20 @@ fn number_value(number: &Number) -> TemplateValue {
         if let Ok(integer) = text.parse::<u128>() {
             return TemplateValue::from(integer);
         }
-    } else if significant_digits(&text) <= f64::DIGITS as usize {
-        // A decimal of at most 15 significant digits survives the round trip through f64.
-        if let Some(float) = text.parse::<f64>().ok().filter(|float| float.is_finite()) {
-            return TemplateValue::from(float);
-        }
+    } else if significant_digits(&text) <= MAX_FLOAT_DIGITS
+        && let Some(float) = text.parse::<f64>().ok().filter(|float| float.is_finite())
+    {
+        return TemplateValue::from(float);
     }
 
     TemplateValue::from_object(NumberText(text))
 }
+
+/// The most significant digits of a decimal that becomes an f64 in templates. Every f64
+/// prints in at most 17 (as 0.30000000000000004 does), so readings that a device
+/// serialised from a double stay numbers; a decimal of 17 digits that no f64 holds
+/// exactly becomes the nearest one.
+const MAX_FLOAT_DIGITS: usize = 17;
 
 /// Counts the significant digits of a JSON number's mantissa.
 fn significant_digits(text: &str) -> usize {

@@ -134,7 +134,9 @@ fn numbers_render_as_digits() {
     let data = context(
         r#"{"decimal": 25.5, "negative": -3, "integer": 60, "big": 18446744073709551616,
             "id": 123456789012345678901234567890, "huge": 1e400,
-            "precise": 0.12345678901234567890, "exponent": 1.5e3}"#,
+            "precise": 0.12345678901234567890, "exponent": 1.5e3,
+            "seventeen": 134.36424411240122, "sum": 0.30000000000000004,
+            "largest": 1.7976931348623157e308, "tiny": 5e-324}"#,
     );
     let cases = [
         ("{{ decimal }}", "25.5"),
@@ -150,6 +152,14 @@ fn numbers_render_as_digits() {
         ("{{ id | tojson }}", "123456789012345678901234567890"),
         ("{{ decimal + 1 }}", "26.5"),
         ("{{ integer > 50 }}", "True"),
+        // Decimals of 16 and 17 digits, as a double prints, are numbers.
+        ("{{ seventeen }}", "134.36424411240122"),
+        ("{{ seventeen | tojson }}", "134.36424411240122"),
+        ("{{ seventeen | float > 134 }}", "True"),
+        ("{{ sum * 2 }}", "0.6000000000000001"),
+        ("{{ sum | float > 0.3 }}", "True"),
+        ("{{ largest | tojson }}", "1.7976931348623157e+308"),
+        ("{{ tiny | tojson }}", "5e-324"),
     ];
     for (source, expected) in cases {
         assert_eq!(render(source, &data).unwrap(), expected, "{source}");
