@@ -1228,6 +1228,55 @@ async fn shutdown_leaves_long_run_queued() {
     restarted.stop().await;
 }
 
+/// A run whose end the store fails to record, as on a full disk, is recorded once the
+/// store works again, without a restart, and runs once.
+#[tokio::test]
+async fn failed_finish_is_recorded_when_the_store_recovers() {
+    let hub = start(&format!(
+        "{NOTE_ACTION}
+[[triggers]]
+name = \"hot\"
+area = \"Office\"
+layer = \"Webhooks\"
+field = \"temperature\"
+operator = \">\"
+value = 30
+action = \"note\"
+"
+    ))
+    .await;
+    // A second connection makes every finish fail until the trigger is dropped.
+    let connection = rusqlite::Connection::open(hub.data_dir().join(hubkit_server::DATABASE_FILE))
+        .expect("open");
+    connection
+        .execute_batch(
+            "CREATE TRIGGER refuse_finish BEFORE UPDATE OF status ON action_runs \
+             WHEN NEW.status IN ('succeeded', 'failed') \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .expect("create trigger");
+    post_reading(&hub, "sensor-data", r#"{"temperature": 35}"#).await;
+    // The run ends, its end fails to be stored, and it stays running in the store.
+    wait_metric(&hub, "hubkit_actions_in_progress", 0.0).await;
+    let deadline = Instant::now() + WAIT;
+    while list_runs(&hub, "?status=running").await.is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(list_runs(&hub, "?status=running").await.len(), 1);
+
+    connection
+        .execute_batch("DROP TRIGGER refuse_finish")
+        .expect("drop trigger");
+    let runs = wait_runs_finished(&hub, "", 1).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "succeeded", "{}", runs[0]);
+    assert_eq!(runs[0]["attempts"], 1, "{}", runs[0]);
+    drop(connection);
+    hub.stop().await;
+}
+
 /// Proves that the runner's thread runs at niceness 10 on Linux, so that actions take
 /// little CPU time from ingest while ingest keeps every core busy.
 #[cfg(target_os = "linux")]

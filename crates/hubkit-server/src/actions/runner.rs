@@ -109,6 +109,9 @@ impl WriterLoad {
 /// Pause after the store failed to hand out runs.
 const CLAIM_RETRY: Duration = Duration::from_secs(1);
 
+/// Pause after the store failed to record finished runs, before it tries them again.
+const FINISH_RETRY: Duration = Duration::from_secs(1);
+
 /// A finished run on its way to the store.
 struct Done {
     run: ActionRun,
@@ -427,41 +430,49 @@ async fn finish_loop(
 ) {
     let queue: &ActionQueue = &state.actions;
     let mut stopping = false;
+    // Finished runs whose end the store failed to record, tried again before new ones.
+    // While they wait, the bounded channel fills and the runner stops starting runs.
+    let mut retry: Vec<Done> = Vec::new();
     loop {
-        let first = if stopping {
-            match done.try_recv() {
-                Ok(first) => first,
-                Err(_) => break,
-            }
-        } else {
-            tokio::select! {
-                next = done.recv() => match next {
-                    Some(first) => first,
-                    None => break,
-                },
-                _ = &mut stop => {
-                    stopping = true;
-                    continue;
+        let mut batch = if retry.is_empty() {
+            let first = if stopping {
+                match done.try_recv() {
+                    Ok(first) => first,
+                    Err(_) => break,
                 }
-            }
-        };
-        let mut batch = vec![first];
-        if !stopping {
-            // Let the runs that end meanwhile join this batch, until it is full: one
-            // transaction for many short runs leaves the writer to ingest.
-            let gather = if behind.load(Ordering::Relaxed) {
-                FINISH_GATHER_BEHIND
             } else {
-                FINISH_GATHER
+                tokio::select! {
+                    next = done.recv() => match next {
+                        Some(first) => first,
+                        None => break,
+                    },
+                    _ = &mut stop => {
+                        stopping = true;
+                        continue;
+                    }
+                }
             };
-            let deadline = tokio::time::Instant::now() + gather;
-            while batch.len() < FINISH_BATCH {
-                match tokio::time::timeout_at(deadline, done.recv()).await {
-                    Ok(Some(next)) => batch.push(next),
-                    Ok(None) | Err(_) => break,
+            let mut batch = vec![first];
+            if !stopping {
+                // Let the runs that end meanwhile join this batch, until it is full: one
+                // transaction for many short runs leaves the writer to ingest.
+                let gather = if behind.load(Ordering::Relaxed) {
+                    FINISH_GATHER_BEHIND
+                } else {
+                    FINISH_GATHER
+                };
+                let deadline = tokio::time::Instant::now() + gather;
+                while batch.len() < FINISH_BATCH {
+                    match tokio::time::timeout_at(deadline, done.recv()).await {
+                        Ok(Some(next)) => batch.push(next),
+                        Ok(None) | Err(_) => break,
+                    }
                 }
             }
-        }
+            batch
+        } else {
+            std::mem::take(&mut retry)
+        };
         while batch.len() < FINISH_BATCH {
             match done.try_recv() {
                 Ok(next) => batch.push(next),
@@ -491,11 +502,25 @@ async fn finish_loop(
                 warn!(runs = ?missing, "finished action runs were no longer running");
             }
             Ok(_) => {}
+            Err(err) if !stopping => {
+                warn!(
+                    error = %crate::error_chain(&err),
+                    runs = batch.len(),
+                    retry_in_ms = FINISH_RETRY.as_millis() as u64,
+                    "failed to record finished action runs; trying again"
+                );
+                retry = batch;
+                tokio::select! {
+                    () = tokio::time::sleep(FINISH_RETRY) => {}
+                    _ = &mut stop => stopping = true,
+                }
+                continue;
+            }
             Err(err) => {
                 warn!(
                     error = %crate::error_chain(&err),
                     runs = batch.len(),
-                    "failed to record finished action runs; they run again after the next start"
+                    "failed to record finished action runs at shutdown; they run again after the next start"
                 );
             }
         }
