@@ -594,6 +594,12 @@ async fn api_run_waits_and_rejects_bad_requests() {
     let finished = wait_finished(&hub, later_id).await;
     assert_eq!(finished["status"], "succeeded");
 
+    // The query is percent-decoded, as the list's is.
+    let response = request_run(&hub, "note", "?wait%5Fms=%30", "{}").await;
+    assert_eq!(response.status, 202, "wait%5Fms=%30 is wait_ms=0");
+    let response = request_run(&hub, "note", "?wait_ms=%31%30%30%30%30", "{}").await;
+    assert_eq!(response.status, 200, "wait_ms=%31%30%30%30%30 is wait_ms=10000");
+
     let response = request_run(&hub, "nope", "", "{}").await;
     assert_eq!(response.status, 404);
     assert_eq!(

@@ -320,32 +320,19 @@ fn invalid_body(detail: String) -> Problem {
 }
 
 fn parse_wait(query: &str) -> Result<Duration, Problem> {
+    let parameters = hubkit_decode::decode_query(query)
+        .map_err(|err| invalid_parameter(format!("the query string is invalid: {err}")))?;
     let mut wait = None;
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match name {
-            "wait_ms" if wait.is_some() => {
-                return Err(invalid_parameter(
-                    "wait_ms is given more than once; give it once".to_owned(),
-                ));
+    for (name, value) in parameters {
+        match name.as_str() {
+            "wait_ms" => {
+                let Value::String(value) = value else {
+                    return Err(invalid_parameter(
+                        "wait_ms is given more than once; give it once".to_owned(),
+                    ));
+                };
+                wait = Some(parse_wait_ms(&value)?);
             }
-            // Digits only: Rust's parser would also take a leading "+".
-            "wait_ms" => match value
-                .bytes()
-                .all(|byte| byte.is_ascii_digit())
-                .then(|| value.parse::<u64>())
-            {
-                Some(Ok(ms)) if ms <= MAX_WAIT.as_millis() as u64 => {
-                    wait = Some(Duration::from_millis(ms));
-                }
-                _ => {
-                    return Err(invalid_parameter(format!(
-                        "wait_ms {:?} is invalid; it must be 0 to {} (0 answers at once with 202)",
-                        truncate(value, 60),
-                        MAX_WAIT.as_millis()
-                    )));
-                }
-            },
             other => {
                 return Err(invalid_parameter(format!(
                     "unknown parameter {:?}; /api/v1/actions/<name>/run takes wait_ms",
@@ -355,6 +342,23 @@ fn parse_wait(query: &str) -> Result<Duration, Problem> {
         }
     }
     Ok(wait.unwrap_or(DEFAULT_WAIT))
+}
+
+/// Parses the value of `wait_ms`, after percent-decoding.
+fn parse_wait_ms(value: &str) -> Result<Duration, Problem> {
+    // Digits only: Rust's parser would also take a leading "+".
+    match value
+        .bytes()
+        .all(|byte| byte.is_ascii_digit())
+        .then(|| value.parse::<u64>())
+    {
+        Some(Ok(ms)) if ms <= MAX_WAIT.as_millis() as u64 => Ok(Duration::from_millis(ms)),
+        _ => Err(invalid_parameter(format!(
+            "wait_ms {:?} is invalid; it must be 0 to {} (0 answers at once with 202)",
+            truncate(value, 60),
+            MAX_WAIT.as_millis()
+        ))),
+    }
 }
 
 fn parse_list(query: &str) -> Result<ActionRunQuery, Problem> {
