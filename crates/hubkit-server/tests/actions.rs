@@ -598,7 +598,10 @@ async fn api_run_waits_and_rejects_bad_requests() {
     let response = request_run(&hub, "note", "?wait%5Fms=%30", "{}").await;
     assert_eq!(response.status, 202, "wait%5Fms=%30 is wait_ms=0");
     let response = request_run(&hub, "note", "?wait_ms=%31%30%30%30%30", "{}").await;
-    assert_eq!(response.status, 200, "wait_ms=%31%30%30%30%30 is wait_ms=10000");
+    assert_eq!(
+        response.status, 200,
+        "wait_ms=%31%30%30%30%30 is wait_ms=10000"
+    );
 
     let response = request_run(&hub, "nope", "", "{}").await;
     assert_eq!(response.status, 404);
@@ -1237,7 +1240,7 @@ async fn shutdown_leaves_long_run_queued() {
 /// A run whose end the store fails to record, as on a full disk, is recorded once the
 /// store works again, without a restart, and runs once.
 #[tokio::test]
-async fn failed_finish_is_recorded_when_the_store_recovers() {
+async fn failed_finish_retried_until_stored() {
     let hub = start(&format!(
         "{NOTE_ACTION}
 [[triggers]]

@@ -181,8 +181,8 @@ impl Write for LimitedOutput {
 /// step's output), which replace input keys of the same name.
 ///
 /// The context shares the input and the payload, and a template converts only the values
-/// that it reads, so a step costs the same for a record of 300 KB as for one of 30 bytes
-/// unless its templates read the whole record.
+/// that it reads. A step that reads one field thus costs the same for a record of 300 KB
+/// as for one of 30 bytes.
 #[derive(Clone, Debug)]
 pub struct StepContext {
     input: Arc<Value>,
@@ -385,8 +385,8 @@ fn number_value(number: &Number) -> TemplateValue {
 
 /// The most significant digits of a decimal that becomes an f64 in templates. Every f64
 /// prints in at most 17 (as 0.30000000000000004 does), so readings that a device
-/// serialised from a double stay numbers; a decimal of 17 digits that no f64 holds
-/// exactly becomes the nearest one.
+/// serialised from a double stay numbers. A decimal of 17 digits that is not exactly an
+/// f64 becomes the nearest one.
 const MAX_FLOAT_DIGITS: usize = 17;
 
 /// Counts the significant digits of a JSON number's mantissa.

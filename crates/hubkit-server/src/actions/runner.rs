@@ -58,10 +58,10 @@ const LOAD_WINDOW: Duration = Duration::from_millis(20);
 /// While ingest is busy, the runner waits this many times as long as its last claim or
 /// finish took before the next one, so claims and finishes together take at most about
 /// 7% of the writer's time. The store writes records and runs on one thread, and a claim
-/// of a full batch keeps it busy for milliseconds. At a factor of 9 (a fifth of the
-/// writer's time) ingest with ten triggers firing for every record kept only 0.71 to 0.81
-/// of its rate without triggers in the trigger benchmark; at 29 it kept 0.89 to 0.92,
-/// while the runner still finished about 3,800 runs a second during the peak.
+/// of a full batch keeps it busy for milliseconds. In the trigger benchmark on 2 cores,
+/// ingest with ten triggers firing for every record kept 0.73 to 0.81 of its rate
+/// without triggers at a factor of 9 (a fifth of the writer's time). At 29 it kept 0.89
+/// to 0.96, and the runner still finished about 3,800 runs a second during the peak.
 const YIELD_FACTOR: u32 = 29;
 
 /// Maximum wait of [`YIELD_FACTOR`].

@@ -77,7 +77,7 @@ struct QueueRow {
     count: u64,
 }
 
-/// What [`materialize`] wrote.
+/// Runs that [`materialize`] wrote, and the queue rows it read.
 pub(crate) struct Materialized {
     /// The runs written as running, each with the `seq` of its record.
     pub(crate) running: Vec<(Option<i64>, ActionRun)>,
@@ -89,8 +89,8 @@ pub(crate) struct Materialized {
 
 /// Turns the oldest queue rows into runs until they contained at least `requested` runs,
 /// or the queue is empty, and deletes those rows. The first `take` runs are written
-/// claimed (running, with their first attempt started at `now_ns`) and returned, so a
-/// claim writes each run once; the rest are written pending. A row whose runs do not
+/// claimed and returned: running, with their first attempt started at `now_ns`. A claim
+/// thus writes each run once. The rest are written pending. A row whose runs do not
 /// decode becomes one failed run with the decoding error as its error, so a damaged row
 /// neither blocks the queue nor disappears unnoticed.
 pub(crate) fn materialize(

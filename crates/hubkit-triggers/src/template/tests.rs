@@ -252,7 +252,7 @@ fn views_render_as_converted_values() {
 }
 
 #[test]
-fn step_context_has_input_fields_input_and_payload() {
+fn step_context_variables() {
     let input = Arc::new(json!({"Data": {"t": 35}, "payload": "shadowed", "TriggerName": "hot"}));
     let payload = Arc::new(json!({"status": 200}));
     let step = StepContext::new(input.clone(), payload);
