@@ -566,7 +566,7 @@ fn operands_of(
         toml::Value::Array(items) => format!("value is an array of {} values", items.len()),
         other => match scalar_text(other) {
             Some(operand) => return Some(vec![operand]),
-            None => format!("value is a {}", other.type_str()),
+            None => format!("value is {}", with_article(other.type_str())),
         },
     };
     let message = format!(
@@ -575,6 +575,16 @@ fn operands_of(
     );
     report.error(value.span(), field, message);
     None
+}
+
+/// Returns a TOML type name, such as `integer`, with its indefinite article.
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_name}")
 }
 
 /// Returns the text of an integer, float, string or boolean, the form that
@@ -599,8 +609,8 @@ fn build_properties(
 ) -> Option<Map<String, Value>> {
     let toml::Value::Table(table) = value.get_ref() else {
         let message = format!(
-            "properties is a {}; it must be a table, such as properties = {{ severity = \"high\" }}",
-            value.get_ref().type_str()
+            "properties is {}; it must be a table, such as properties = {{ severity = \"high\" }}",
+            with_article(value.get_ref().type_str())
         );
         report.error(value.span(), field, message);
         return None;

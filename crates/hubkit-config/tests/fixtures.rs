@@ -511,7 +511,7 @@ const BAD_CASES: &[(&str, usize, &str, &str)] = &[
         "trigger-cron-invalid.toml",
         12,
         "triggers[0].cron",
-        "has 5 fields; it must have 6",
+        "must have 6 fields, not 5",
     ),
     (
         "trigger-timer-with-field.toml",

@@ -96,7 +96,7 @@ pub enum Error {
 
     /// A cron expression that does not have exactly six fields.
     #[error(
-        "cron expression {expression:?} has {count} fields; it must have 6: second, minute, \
+        "cron expression {expression:?} must have 6 fields, not {count}: second, minute, \
          hour, day of month, month and day of week (nicknames such as @daily are not \
          supported)"
     )]
@@ -109,16 +109,16 @@ pub enum Error {
 
     /// A six-field cron expression that the cron parser rejects.
     #[error(
-        "invalid cron expression {expression:?}: {source}; the fields are second 0-59, \
+        "invalid cron expression {expression:?}: {reason}; the fields are second 0-59, \
          minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC and day of week \
          0-6 or SUN-SAT"
     )]
     InvalidCron {
         /// The expression as written.
         expression: String,
-        /// The error from the cron parser.
-        #[source]
-        source: croner::errors::CronError,
+        /// The error from the cron parser, in the message rather than a source, so that
+        /// an error chain does not repeat it.
+        reason: croner::errors::CronError,
     },
 
     /// Template source that does not parse.

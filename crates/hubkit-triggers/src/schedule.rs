@@ -52,9 +52,9 @@ impl CronSchedule {
             .build();
         let cron = parser
             .parse(expression)
-            .map_err(|source| Error::InvalidCron {
+            .map_err(|reason| Error::InvalidCron {
                 expression: expression.to_owned(),
-                source,
+                reason,
             })?;
         Ok(Self {
             expression: expression.to_owned(),

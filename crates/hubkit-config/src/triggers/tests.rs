@@ -342,7 +342,11 @@ fn timer_rejects_layer_keys() {
 fn bad_cron_is_rejected() {
     let error = single_error(&with_trigger("cron = \"0 */5 * * *\""));
     assert_eq!(error.field, "triggers[0].cron");
-    assert!(error.message.contains("has 5 fields"), "{}", error.message);
+    assert!(
+        error.message.contains("must have 6 fields, not 5"),
+        "{}",
+        error.message
+    );
 
     let error = single_error(&with_trigger("cron = \"0 0 25 * * *\""));
     assert_eq!(error.field, "triggers[0].cron");
@@ -351,6 +355,12 @@ fn bad_cron_is_rejected() {
             .message
             .starts_with("invalid cron expression \"0 0 25 * * *\": "),
         "{}",
+        error.message
+    );
+    assert_eq!(
+        error.message.matches("out of bounds").count(),
+        1,
+        "the parser's reason appears once: {}",
         error.message
     );
     assert!(!error.message.contains('\n'));
@@ -604,6 +614,14 @@ fn properties_must_be_json() {
         error
             .message
             .starts_with("properties is a string; it must be a table")
+    );
+    let error = single_error(&layer_trigger("properties = 5"));
+    assert!(
+        error
+            .message
+            .starts_with("properties is an integer; it must be a table"),
+        "{}",
+        error.message
     );
 
     let error = single_error(&layer_trigger("properties = { limits = [1.0, inf] }"));
