@@ -59,7 +59,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_of_several_requests_add_to_contended_time() {
+    fn contended_time_counts_shared_batches() {
         let activity = Activity::default();
         activity.time_batch(1, || std::thread::sleep(Duration::from_millis(1)));
         assert_eq!(activity.contended(), Duration::ZERO);

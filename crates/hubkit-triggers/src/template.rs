@@ -176,9 +176,9 @@ impl Write for LimitedOutput {
     }
 }
 
-/// The variables of an action step's templates: the top-level keys of the run's input
-/// (when it is an object), then `input` (the whole input) and `payload` (the previous
-/// step's output), which replace input keys of the same name.
+/// The variables of an action step's templates. They are the top-level keys of the run's
+/// input (when it is an object), then `input` (the whole input) and `payload` (the
+/// previous step's output), which replace input keys of the same name.
 ///
 /// The context shares the input and the payload, and a template converts only the values
 /// that it reads. A step that reads one field thus costs the same for a record of 300 KB
@@ -195,7 +195,7 @@ impl StepContext {
         Self { input, payload }
     }
 
-    /// The input's keys that are variables, without `input` and `payload`.
+    /// Returns the input's keys that are variables, without `input` and `payload`.
     fn input_keys(&self) -> impl Iterator<Item = &str> {
         self.input
             .as_object()

@@ -431,7 +431,8 @@ async fn finish_loop(
     let queue: &ActionQueue = &state.actions;
     let mut stopping = false;
     // Finished runs whose end the store failed to record, tried again before new ones.
-    // While they wait, the bounded channel fills and the runner stops starting runs.
+    // While they wait, newly finished runs fill the bounded channel, and once it is full
+    // the runner starts no new runs.
     let mut retry: Vec<Done> = Vec::new();
     loop {
         let mut batch = if retry.is_empty() {

@@ -135,9 +135,8 @@ pub(crate) fn materialize(
     for row in rows {
         // A run with an invalid data_id could not be read back, so such a row fails.
         let parsed = row.data_id.parse::<hubkit_model::DataId>().ok();
-        let valid = parsed.is_some();
-        let data_id = valid.then_some(row.data_id.as_str());
-        let decoded = if valid {
+        let data_id = parsed.is_some().then_some(row.data_id.as_str());
+        let decoded = if parsed.is_some() {
             queue::decode(&row.runs, &row.first_id, row.created_ns)
         } else {
             Err(format!("its data_id {:?} is not a record id", row.data_id))
@@ -385,8 +384,8 @@ fn claim_now(conn: &mut Connection, limit: usize, now_ns: i64) -> Result<Claimed
     let mut runs = decode_with_records(raw)?;
     let mut lost = 0;
     while runs.len() < limit {
-        let wanted = limit - runs.len();
-        let materialized = materialize(&tx, wanted, wanted, now_ns).map_err(update_error)?;
+        let needed = limit - runs.len();
+        let materialized = materialize(&tx, needed, needed, now_ns).map_err(update_error)?;
         lost += materialized.lost;
         if materialized.read == 0 {
             break;

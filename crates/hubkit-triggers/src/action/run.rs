@@ -219,9 +219,9 @@ impl io::Write for PreviewWriter {
         if room == 0 {
             return Err(io::Error::other("preview is complete"));
         }
-        let taken = buf.len().min(room);
-        self.0.extend_from_slice(&buf[..taken]);
-        Ok(taken)
+        let accepted = buf.len().min(room);
+        self.0.extend_from_slice(&buf[..accepted]);
+        Ok(accepted)
     }
 
     fn flush(&mut self) -> io::Result<()> {

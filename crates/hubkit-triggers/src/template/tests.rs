@@ -200,8 +200,8 @@ fn source_is_kept() {
     assert_eq!(template.source(), "{{ trigger }}");
 }
 
-/// Converts the whole of a JSON value into template values, as a plain map or list of
-/// them: what the views of a context must read the same as.
+/// Converts the whole of a JSON value into plain template maps, lists and scalars. The
+/// views of a context must render the same as this reference.
 fn converted(value: &Value) -> TemplateValue {
     match value {
         Value::Null => TemplateValue::from(()),
